@@ -1,0 +1,348 @@
+/* The control protocol parser: text in, a batch of commands or a precise error out. */
+#include "ctl_parse.h"
+
+#include "duration.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTL_MAX_WORDS 8
+
+struct ctl_word {
+    const char *text;
+    size_t len;
+    unsigned column;
+};
+
+struct ctl_line {
+    struct ctl_word words[CTL_MAX_WORDS];
+    size_t count;
+    unsigned number;
+};
+
+/* The words quoted into an error are cut to this many bytes. */
+#define CTL_QUOTE_MAX 96
+
+static int ctl_fail(struct ctl_error *err, unsigned line, unsigned column, const char *fmt, ...)
+{
+    va_list ap;
+    err->line = line;
+    err->column = column;
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof err->text, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* Printable copy of a word for an error message. */
+static const char *ctl_quote(const struct ctl_word *w, char buf[CTL_QUOTE_MAX + 4])
+{
+    size_t n = w->len < CTL_QUOTE_MAX ? w->len : CTL_QUOTE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)w->text[i];
+        buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    strcpy(buf + n, n < w->len ? "..." : "");
+    return buf;
+}
+
+static int ctl_split(const char *text, size_t len, unsigned number, struct ctl_line *line,
+                     struct ctl_error *err)
+{
+    size_t i = 0;
+    line->count = 0;
+    line->number = number;
+    while (i < len) {
+        while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+            i++;
+        if (i == len || text[i] == '#')
+            break;
+        size_t start = i;
+        while (i < len && text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            i++;
+        if (line->count == CTL_MAX_WORDS)
+            return ctl_fail(err, number, (unsigned)start + 1, "too many words on one line");
+        line->words[line->count++] =
+            (struct ctl_word){.text = text + start, .len = i - start, .column = (unsigned)start + 1};
+    }
+    return 0;
+}
+
+static bool ctl_word_is(const struct ctl_word *w, const char *s)
+{
+    return strlen(s) == w->len && memcmp(w->text, s, w->len) == 0;
+}
+
+static int ctl_push(struct ctl_batch *batch, struct ctl_command **out)
+{
+    if (batch->count == batch->capacity) {
+        size_t cap = batch->capacity ? batch->capacity * 2 : 8;
+        struct ctl_command *grown = realloc(batch->commands, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        batch->commands = grown;
+        batch->capacity = cap;
+    }
+    *out = &batch->commands[batch->count++];
+    memset(*out, 0, sizeof **out);
+    return 0;
+}
+
+static int ctl_too_many(const struct ctl_line *line, size_t allowed, const char *what,
+                        struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    if (line->count <= allowed)
+        return 0;
+    const struct ctl_word *extra = &line->words[allowed];
+    return ctl_fail(err, line->number, extra->column, "%s: unexpected argument '%s'", what,
+                    ctl_quote(extra, q));
+}
+
+/* ---- ID/ctl: fault commands ---- */
+
+static int ctl_parse_mode(const struct ctl_line *line, const struct fault_mode *mode,
+                          struct ctl_command *cmd, struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    cmd->op = CTL_OP_FAULT;
+    cmd->edit.op = FAULT_EDIT_SET;
+    cmd->edit.rule = fault_rule_default(mode);
+
+    if (mode->default_delay_ns == 0)
+        return ctl_too_many(line, 1, mode->name, err);
+    if (line->count >= 2) {
+        const struct ctl_word *w = &line->words[1];
+        const char *why;
+        uint64_t ns;
+        if (duration_parse(w->text, w->len, &ns, &why) < 0)
+            return ctl_fail(err, line->number, w->column, "%s: bad duration '%s': %s", mode->name,
+                            ctl_quote(w, q), why);
+        if (ns == 0)
+            return ctl_fail(err, line->number, w->column,
+                            "%s: bad duration '%s': must be more than 0 (use 'clear %s')",
+                            mode->name, ctl_quote(w, q), mode->name);
+        cmd->edit.rule.delay_ns = ns;
+    }
+    return ctl_too_many(line, 2, mode->name, err);
+}
+
+static int ctl_parse_clear(const struct ctl_line *line, struct ctl_command *cmd,
+                           struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    cmd->op = CTL_OP_FAULT;
+    cmd->edit.op = FAULT_EDIT_CLEAR_ALL;
+    if (line->count == 1)
+        return 0;
+    const struct ctl_word *w = &line->words[1];
+    const struct fault_mode *mode = fault_mode_find(w->text, w->len);
+    if (!mode)
+        return ctl_fail(err, line->number, w->column,
+                        "clear: unknown mode '%s' (expected eio_read, eio_write or slow)",
+                        ctl_quote(w, q));
+    cmd->edit.op = FAULT_EDIT_CLEAR_MODE;
+    cmd->edit.rule = fault_rule_default(mode);
+    return ctl_too_many(line, 2, "clear", err);
+}
+
+static int ctl_parse_disk_line(const struct ctl_line *line, struct ctl_command *cmd,
+                               struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    const struct ctl_word *verb = &line->words[0];
+    const struct fault_mode *mode = fault_mode_find(verb->text, verb->len);
+    if (mode)
+        return ctl_parse_mode(line, mode, cmd, err);
+    if (ctl_word_is(verb, "clear"))
+        return ctl_parse_clear(line, cmd, err);
+    if (ctl_word_is(verb, "attach") || ctl_word_is(verb, "detach"))
+        return ctl_fail(err, line->number, verb->column,
+                        "'%s' belongs in the mount's ctl, not a disk's", ctl_quote(verb, q));
+    return ctl_fail(err, line->number, verb->column,
+                    "unknown command '%s' (expected eio_read, eio_write, slow or clear)",
+                    ctl_quote(verb, q));
+}
+
+/* ---- MOUNT/ctl: attach and detach ---- */
+
+int ctl_parse_size(const char *text, size_t len, uint64_t *out, const char **why)
+{
+    uint64_t value = 0;
+    size_t i = 0;
+    while (i < len && text[i] >= '0' && text[i] <= '9') {
+        if (value > (UINT64_MAX - 9) / 10) {
+            *why = "too large";
+            return -EINVAL;
+        }
+        value = value * 10 + (uint64_t)(text[i] - '0');
+        i++;
+    }
+    if (i == 0) {
+        *why = "expected a byte count such as 1048576 or 1M";
+        return -EINVAL;
+    }
+    unsigned shift = 0;
+    if (i + 1 == len) {
+        switch (text[i]) {
+        case 'K': shift = 10; break;
+        case 'M': shift = 20; break;
+        case 'G': shift = 30; break;
+        case 'T': shift = 40; break;
+        default:
+            *why = "unknown suffix (use K, M, G or T)";
+            return -EINVAL;
+        }
+    } else if (i != len) {
+        *why = "expected a byte count such as 1048576 or 1M";
+        return -EINVAL;
+    }
+    if (shift && value > (UINT64_MAX >> shift)) {
+        *why = "too large";
+        return -EINVAL;
+    }
+    *out = value << shift;
+    return 0;
+}
+
+static int ctl_parse_id(const struct ctl_line *line, size_t at, const char *what,
+                        struct ctl_command *cmd, struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    if (line->count <= at)
+        return ctl_fail(err, line->number, (unsigned)(line->words[at - 1].column +
+                                                      line->words[at - 1].len + 1),
+                        "%s: missing disk ID", what);
+    const struct ctl_word *w = &line->words[at];
+    const char *why;
+    if (disk_id_check(w->text, w->len, &why) < 0)
+        return ctl_fail(err, line->number, w->column, "%s: bad disk ID '%s': %s", what,
+                        ctl_quote(w, q), why);
+    memcpy(cmd->id, w->text, w->len);
+    cmd->id[w->len] = '\0';
+    return 0;
+}
+
+static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd,
+                            struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    cmd->op = CTL_OP_ATTACH;
+    int rc = ctl_parse_id(line, 1, "attach", cmd, err);
+    if (rc < 0)
+        return rc;
+    if (line->count < 3)
+        return ctl_fail(err, line->number, line->words[1].column + (unsigned)line->words[1].len + 1,
+                        "attach: missing IMAGE (absolute path of an existing file)");
+    const struct ctl_word *img = &line->words[2];
+    if (img->text[0] != '/')
+        return ctl_fail(err, line->number, img->column,
+                        "attach: image path '%s' is not absolute", ctl_quote(img, q));
+    if (line->count >= 4) {
+        const struct ctl_word *opt = &line->words[3];
+        const char *why;
+        if (opt->len < 5 || memcmp(opt->text, "size=", 5) != 0)
+            return ctl_fail(err, line->number, opt->column,
+                            "attach: unexpected argument '%s' (expected size=BYTES)",
+                            ctl_quote(opt, q));
+        if (ctl_parse_size(opt->text + 5, opt->len - 5, &cmd->size_limit, &why) < 0 ||
+            (cmd->size_limit == 0 && (why = "must be more than 0")))
+            return ctl_fail(err, line->number, opt->column, "attach: bad size '%s': %s",
+                            ctl_quote(opt, q), why);
+    }
+    rc = ctl_too_many(line, 4, "attach", err);
+    if (rc < 0)
+        return rc;
+    cmd->image = strndup(img->text, img->len);
+    return cmd->image ? 0 : -ENOMEM;
+}
+
+static int ctl_parse_mount_line(const struct ctl_line *line, struct ctl_command *cmd,
+                                struct ctl_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    const struct ctl_word *verb = &line->words[0];
+    if (ctl_word_is(verb, "attach"))
+        return ctl_parse_attach(line, cmd, err);
+    if (ctl_word_is(verb, "detach")) {
+        cmd->op = CTL_OP_DETACH;
+        int rc = ctl_parse_id(line, 1, "detach", cmd, err);
+        return rc < 0 ? rc : ctl_too_many(line, 2, "detach", err);
+    }
+    if (fault_mode_find(verb->text, verb->len) || ctl_word_is(verb, "clear"))
+        return ctl_fail(err, line->number, verb->column,
+                        "'%s' belongs in a disk's ctl (MOUNT/ID/ctl), not the mount's",
+                        ctl_quote(verb, q));
+    return ctl_fail(err, line->number, verb->column,
+                    "unknown command '%s' (expected attach or detach)", ctl_quote(verb, q));
+}
+
+/* ---- batches ---- */
+
+int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_batch *out,
+              struct ctl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    if (len > CTL_WRITE_MAX)
+        return ctl_fail(err, 1, 1, "batch of %zu bytes is over the %d-byte limit", len,
+                        CTL_WRITE_MAX);
+
+    unsigned number = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        const char *nul = memchr(text + pos, '\0', end - pos);
+        struct ctl_line line;
+        number++;
+        if (nul)
+            return ctl_fail(err, number, (unsigned)(nul - (text + pos)) + 1,
+                            "NUL byte in a command");
+        int rc = ctl_split(text + pos, end - pos, number, &line, err);
+        if (rc == 0 && line.count > 0) {
+            struct ctl_command *cmd;
+            rc = ctl_push(out, &cmd);
+            if (rc == 0) {
+                cmd->line = number;
+                rc = scope == CTL_SCOPE_DISK ? ctl_parse_disk_line(&line, cmd, err)
+                                             : ctl_parse_mount_line(&line, cmd, err);
+            }
+        }
+        if (rc < 0)
+            return rc;
+        pos = end + 1;
+    }
+    return 0;
+}
+
+void ctl_batch_free(struct ctl_batch *batch)
+{
+    for (size_t i = 0; i < batch->count; i++)
+        free(batch->commands[i].image);
+    free(batch->commands);
+    memset(batch, 0, sizeof *batch);
+}
+
+int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *table)
+{
+    struct fault_edit *edits = calloc(batch->count ? batch->count : 1, sizeof *edits);
+    if (!edits)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < batch->count; i++) {
+        if (batch->commands[i].op == CTL_OP_FAULT)
+            edits[n++] = batch->commands[i].edit;
+    }
+    int rc = fault_table_apply(table, edits, n);
+    free(edits);
+    return rc;
+}
+
+void ctl_error_format(const struct ctl_error *err, char *buf, size_t size)
+{
+    snprintf(buf, size, "line %u, column %u: %s", err->line, err->column, err->text);
+}

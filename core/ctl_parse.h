@@ -1,0 +1,77 @@
+/*
+ * The control protocol parser, shared by the daemon, faultctl and the Lua
+ * module so each can tell the user the exact reason a command is refused.
+ *
+ * Text, one command per line, '#' at the start of a word starts a comment.
+ * A batch is all the lines of one write(); it is applied all or nothing.
+ */
+#ifndef FAULTFS_CTL_PARSE_H
+#define FAULTFS_CTL_PARSE_H
+
+#include "disk_id.h"
+#include "fault_table.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Most bytes one ctl write may carry. */
+#define CTL_WRITE_MAX (64 * 1024)
+
+enum ctl_scope {
+    CTL_SCOPE_DISK,  /* ID/ctl: eio_read, eio_write, slow, clear */
+    CTL_SCOPE_MOUNT, /* MOUNT/ctl: attach, detach */
+};
+
+enum ctl_op {
+    CTL_OP_FAULT,  /* a fault table edit */
+    CTL_OP_ATTACH, /* attach ID IMAGE [size=BYTES] */
+    CTL_OP_DETACH, /* detach ID */
+};
+
+struct ctl_command {
+    enum ctl_op op;
+    unsigned line;                 /* 1-based line of the batch */
+    struct fault_edit edit;        /* CTL_OP_FAULT */
+    char id[DISK_ID_MAX + 1];      /* CTL_OP_ATTACH, CTL_OP_DETACH */
+    char *image;                   /* CTL_OP_ATTACH: absolute path, owned by the batch */
+    uint64_t size_limit;           /* CTL_OP_ATTACH: bytes visible; 0 = the whole image */
+};
+
+struct ctl_batch {
+    struct ctl_command *commands;
+    size_t count;
+    size_t capacity;
+};
+
+#define CTL_ERROR_TEXT_MAX 320
+
+/* Where and why a batch was refused; TEXT names the bad value. */
+struct ctl_error {
+    unsigned line;   /* 1-based */
+    unsigned column; /* 1-based byte column of the offending word */
+    char text[CTL_ERROR_TEXT_MAX];
+};
+
+/*
+ * Parses LEN bytes of TEXT into OUT (which the caller frees with
+ * ctl_batch_free, also on error). Returns 0, or -EINVAL with ERR filled;
+ * -ENOMEM if memory runs out.
+ */
+int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_batch *out,
+              struct ctl_error *err);
+
+void ctl_batch_free(struct ctl_batch *batch);
+
+/* Applies the fault edits of a disk batch to TABLE, all or nothing (see fault_table_apply). */
+int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *table);
+
+/* "line 2, column 6: slow: bad duration '5x': ..." */
+void ctl_error_format(const struct ctl_error *err, char *buf, size_t size);
+
+/*
+ * Parses a byte count: digits with an optional K, M, G or T suffix (powers
+ * of 1024). Returns 0 or -EINVAL with *WHY set.
+ */
+int ctl_parse_size(const char *text, size_t len, uint64_t *out, const char **why);
+
+#endif

@@ -1,0 +1,215 @@
+/* One disk: its backing image, life cycle and JSON views. */
+#include "disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Whether PATH is ROOT or lies below it, comparing whole path components. */
+static bool path_is_under(const char *path, const char *root)
+{
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    if (strncmp(path, root, n) != 0)
+        return false;
+    return path[n] == '\0' || path[n] == '/' || (n == 1 && root[0] == '/');
+}
+
+/* Folds "//", "/./" and "/../" of an absolute path without touching the filesystem. */
+static void path_normalize(const char *path, char *out, size_t size)
+{
+    size_t len = 0;
+    const char *p = path;
+    out[0] = '\0';
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 0 || (n == 1 && start[0] == '.'))
+            continue;
+        if (n == 2 && start[0] == '.' && start[1] == '.') {
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--;
+            out[len] = '\0';
+            continue;
+        }
+        if (len + n + 2 > size)
+            break;
+        out[len++] = '/';
+        memcpy(out + len, start, n);
+        len += n;
+        out[len] = '\0';
+    }
+    if (len == 0)
+        snprintf(out, size, "/");
+}
+
+static int disk_check_location(const char *image, const char *forbidden_root, char *why,
+                               size_t why_size)
+{
+    char normal[PATH_MAX];
+    char real[PATH_MAX];
+    if (!forbidden_root)
+        return 0;
+    path_normalize(image, normal, sizeof normal);
+    /* realpath may look up names inside the mount: callers hold no registry lock here. */
+    if (path_is_under(normal, forbidden_root) ||
+        (realpath(image, real) && path_is_under(real, forbidden_root))) {
+        snprintf(why, why_size, "image '%s' is inside the faultfs mount %s (it would deadlock)",
+                 image, forbidden_root);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int disk_open(const char *id, const char *image, uint64_t size_limit, const char *forbidden_root,
+              struct disk **out, char *why, size_t why_size)
+{
+    struct stat st;
+    int rc = disk_check_location(image, forbidden_root, why, why_size);
+    if (rc < 0)
+        return rc;
+
+    /* O_NONBLOCK: a FIFO given as image must be refused, not waited on. */
+    int fd = open(image, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc == -EISDIR)
+            snprintf(why, why_size, "image '%s' is not a regular file", image);
+        else if (rc == -ENOENT)
+            snprintf(why, why_size, "image '%s' does not exist (faultfs never creates images)",
+                     image);
+        else
+            snprintf(why, why_size, "cannot open image '%s' read-write: %s", image,
+                     strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, why_size, "image '%s' is not a regular file", image);
+        close(fd);
+        return -EINVAL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+
+    struct disk *disk = calloc(1, sizeof *disk);
+    if (!disk || !(disk->image_path = strdup(image)) || fault_table_init(&disk->faults) < 0) {
+        if (disk)
+            free(disk->image_path);
+        free(disk);
+        close(fd);
+        snprintf(why, why_size, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(disk->id, sizeof disk->id, "%s", id);
+    disk->fd = fd;
+    disk->size_limit = size_limit;
+    atomic_init(&disk->refs, 1);
+    atomic_init(&disk->detached, false);
+    atomic_init(&disk->in_flight, 0);
+    *out = disk;
+    return 0;
+}
+
+void disk_ref(struct disk *disk)
+{
+    atomic_fetch_add_explicit(&disk->refs, 1, memory_order_relaxed);
+}
+
+void disk_unref(struct disk *disk)
+{
+    if (atomic_fetch_sub_explicit(&disk->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    close(disk->fd);
+    fault_table_destroy(&disk->faults);
+    free(disk->image_path);
+    free(disk);
+}
+
+int disk_size(struct disk *disk, uint64_t *out)
+{
+    struct stat st;
+    if (fstat(disk->fd, &st) < 0)
+        return -errno;
+    uint64_t size = (uint64_t)st.st_size;
+    if (disk->size_limit && disk->size_limit < size)
+        size = disk->size_limit;
+    *out = size;
+    return 0;
+}
+
+int disk_io_enter(struct disk *disk)
+{
+    /* Sequentially consistent on both sides: either detach sees us in flight or we see it. */
+    atomic_fetch_add(&disk->in_flight, 1);
+    if (atomic_load(&disk->detached)) {
+        disk_io_leave(disk);
+        return -ENXIO;
+    }
+    return 0;
+}
+
+void disk_io_leave(struct disk *disk)
+{
+    atomic_fetch_sub(&disk->in_flight, 1);
+}
+
+void disk_mark_detached(struct disk *disk)
+{
+    atomic_store(&disk->detached, true);
+    while (atomic_load(&disk->in_flight) != 0)
+        sched_yield();
+}
+
+json_t *disk_stats_json(struct disk *disk)
+{
+    uint64_t fired[FAULT_MODE_COUNT];
+    uint64_t total = 0;
+    struct disk_stats *s = &disk->stats;
+    json_t *by_mode = json_object();
+
+    fault_table_fired(&disk->faults, fired);
+    for (size_t i = 0; i < FAULT_MODE_COUNT; i++) {
+        json_object_set_new(by_mode, fault_modes[i].name, json_integer((json_int_t)fired[i]));
+        total += fired[i];
+    }
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", disk->id,
+                     "reads", (json_int_t)atomic_load(&s->reads), "writes",
+                     (json_int_t)atomic_load(&s->writes), "read_bytes",
+                     (json_int_t)atomic_load(&s->read_bytes), "write_bytes",
+                     (json_int_t)atomic_load(&s->write_bytes), "flushes",
+                     (json_int_t)atomic_load(&s->flushes), "discards",
+                     (json_int_t)atomic_load(&s->discards), "failed_reads",
+                     (json_int_t)atomic_load(&s->failed_reads), "failed_writes",
+                     (json_int_t)atomic_load(&s->failed_writes), "faults_fired",
+                     (json_int_t)total, "fired", by_mode);
+}
+
+json_t *disk_info_json(struct disk *disk)
+{
+    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
+    size_t n = fault_table_snapshot(&disk->faults, rules, FAULT_TABLE_MAX_RULES);
+    json_t *faults = json_array();
+    uint64_t size = 0;
+
+    for (size_t i = 0; i < n && i < FAULT_TABLE_MAX_RULES; i++) {
+        char line[FAULT_RULE_TEXT_MAX];
+        fault_rule_format(&rules[i], line);
+        json_array_append_new(faults, json_string(line));
+    }
+    disk_size(disk, &size);
+    return json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", disk->id, "image", disk->image_path,
+                     "size", (json_int_t)size, "size_limit", (json_int_t)disk->size_limit,
+                     "faults", faults);
+}

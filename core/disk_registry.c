@@ -1,0 +1,241 @@
+/* The disks of a mount: lookups, and attach/detach batches applied all or nothing. */
+#include "disk_registry.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int disk_registry_init(struct disk_registry *reg, const char *mount_root)
+{
+    memset(reg, 0, sizeof *reg);
+    reg->next_serial = 1;
+    if (mount_root && !(reg->mount_root = strdup(mount_root)))
+        return -ENOMEM;
+    int rc = pthread_mutex_init(&reg->lock, NULL);
+    if (rc) {
+        free(reg->mount_root);
+        return -rc;
+    }
+    return 0;
+}
+
+void disk_registry_destroy(struct disk_registry *reg)
+{
+    for (size_t i = 0; i < reg->count; i++) {
+        disk_mark_detached(reg->disks[i]);
+        disk_unref(reg->disks[i]);
+    }
+    free(reg->disks);
+    free(reg->mount_root);
+    pthread_mutex_destroy(&reg->lock);
+}
+
+/* Index of the attached disk named ID, or -1. Caller holds the lock. */
+static ssize_t registry_index_of(struct disk_registry *reg, const char *id, size_t len)
+{
+    for (size_t i = 0; i < reg->count; i++) {
+        if (strlen(reg->disks[i]->id) == len && memcmp(reg->disks[i]->id, id, len) == 0)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+struct disk *disk_registry_find_id(struct disk_registry *reg, const char *id, size_t len)
+{
+    struct disk *disk = NULL;
+    pthread_mutex_lock(&reg->lock);
+    ssize_t i = registry_index_of(reg, id, len);
+    if (i >= 0) {
+        disk = reg->disks[i];
+        disk_ref(disk);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return disk;
+}
+
+struct disk *disk_registry_find_serial(struct disk_registry *reg, uint64_t serial)
+{
+    struct disk *disk = NULL;
+    pthread_mutex_lock(&reg->lock);
+    size_t lo = 0, hi = reg->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (reg->disks[mid]->serial < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < reg->count && reg->disks[lo]->serial == serial) {
+        disk = reg->disks[lo];
+        disk_ref(disk);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return disk;
+}
+
+ssize_t disk_registry_list(struct disk_registry *reg, struct disk ***out)
+{
+    pthread_mutex_lock(&reg->lock);
+    size_t n = reg->count;
+    struct disk **copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy) {
+        pthread_mutex_unlock(&reg->lock);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = reg->disks[i];
+        disk_ref(copy[i]);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    *out = copy;
+    return (ssize_t)n;
+}
+
+void disk_registry_list_free(struct disk **disks, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        disk_unref(disks[i]);
+    free(disks);
+}
+
+json_t *disk_registry_json(struct disk_registry *reg)
+{
+    struct disk **disks;
+    ssize_t n = disk_registry_list(reg, &disks);
+    if (n < 0)
+        return NULL;
+    json_t *array = json_array();
+    for (ssize_t i = 0; i < n; i++)
+        json_array_append_new(array, disk_info_json(disks[i]));
+    disk_registry_list_free(disks, (size_t)n);
+    return json_pack("{s:o}", "disks", array);
+}
+
+/* ---- batches ---- */
+
+static int registry_fail(struct ctl_error *err, const struct ctl_command *cmd, int rc,
+                         const char *fmt, ...)
+{
+    va_list ap;
+    err->line = cmd->line;
+    err->column = 1;
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof err->text, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/*
+ * Whether ID is attached after commands [0, UPTO) of BATCH would run.
+ * Caller holds the lock.
+ */
+static bool batch_id_present(struct disk_registry *reg, const struct ctl_batch *batch, size_t upto,
+                             const char *id)
+{
+    bool present = registry_index_of(reg, id, strlen(id)) >= 0;
+    for (size_t i = 0; i < upto; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        if (strcmp(c->id, id) == 0)
+            present = c->op == CTL_OP_ATTACH;
+    }
+    return present;
+}
+
+static int registry_insert(struct disk_registry *reg, struct disk *disk)
+{
+    if (reg->count == reg->capacity) {
+        size_t cap = reg->capacity ? reg->capacity * 2 : 16;
+        struct disk **grown = realloc(reg->disks, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        reg->disks = grown;
+        reg->capacity = cap;
+    }
+    disk->serial = reg->next_serial++;
+    reg->disks[reg->count++] = disk; /* serials only grow: stays sorted */
+    return 0;
+}
+
+static struct disk *registry_remove(struct disk_registry *reg, const char *id)
+{
+    ssize_t i = registry_index_of(reg, id, strlen(id));
+    struct disk *disk = reg->disks[i];
+    memmove(&reg->disks[i], &reg->disks[i + 1], (reg->count - (size_t)i - 1) * sizeof disk);
+    reg->count--;
+    return disk;
+}
+
+int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
+                        struct ctl_error *err)
+{
+    struct disk **opened = calloc(batch->count ? batch->count : 1, sizeof *opened);
+    struct disk **removed = calloc(batch->count ? batch->count : 1, sizeof *opened);
+    size_t nremoved = 0;
+    int rc = 0;
+
+    memset(err, 0, sizeof *err);
+    if (!opened || !removed) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* Open every image first, without the lock: checking a path may look inside the mount. */
+    for (size_t i = 0; i < batch->count && rc == 0; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        char why[CTL_ERROR_TEXT_MAX - 16];
+        if (c->op != CTL_OP_ATTACH)
+            continue;
+        rc = disk_open(c->id, c->image, c->size_limit, reg->mount_root, &opened[i], why,
+                       sizeof why);
+        if (rc < 0)
+            registry_fail(err, c, rc, "attach: %s", why);
+    }
+    if (rc < 0)
+        goto out;
+
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < batch->count && rc == 0; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        bool present = batch_id_present(reg, batch, i, c->id);
+        if (c->op == CTL_OP_ATTACH && present)
+            rc = registry_fail(err, c, -EEXIST, "attach: disk '%s' is already attached", c->id);
+        else if (c->op == CTL_OP_DETACH && !present)
+            rc = registry_fail(err, c, -ENOENT, "detach: no disk '%s' is attached", c->id);
+    }
+    /* Room for every attach up front, so the commit below cannot fail half-way. */
+    while (rc == 0 && reg->capacity < reg->count + batch->count) {
+        size_t cap = reg->capacity ? reg->capacity * 2 : 16;
+        struct disk **grown = realloc(reg->disks, cap * sizeof *grown);
+        if (!grown)
+            rc = -ENOMEM;
+        else {
+            reg->disks = grown;
+            reg->capacity = cap;
+        }
+    }
+    for (size_t i = 0; i < batch->count && rc == 0; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        if (c->op == CTL_OP_ATTACH) {
+            registry_insert(reg, opened[i]);
+            opened[i] = NULL;
+        } else if (c->op == CTL_OP_DETACH) {
+            removed[nremoved++] = registry_remove(reg, c->id);
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+
+    /* Waiting for requests in flight happens outside the lock. */
+    for (size_t i = 0; i < nremoved; i++) {
+        disk_mark_detached(removed[i]);
+        disk_unref(removed[i]);
+    }
+out:
+    for (size_t i = 0; opened && i < batch->count; i++) {
+        if (opened[i])
+            disk_unref(opened[i]);
+    }
+    free(opened);
+    free(removed);
+    return rc;
+}

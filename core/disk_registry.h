@@ -1,0 +1,52 @@
+/*
+ * The disks of one mount, by id and by serial; attach and detach batches.
+ *
+ * Lock order: registry lock, then (briefly, for JSON) a disk's fault table lock.
+ */
+#ifndef FAULTFS_DISK_REGISTRY_H
+#define FAULTFS_DISK_REGISTRY_H
+
+#include "ctl_parse.h"
+#include "disk.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+struct disk_registry {
+    pthread_mutex_t lock; /* guards disks, count, capacity, next_serial */
+    struct disk **disks;  /* attached disks, sorted by serial (ascending) */
+    size_t count;
+    size_t capacity;
+    uint64_t next_serial;
+    char *mount_root; /* images under it are refused; NULL = no such check */
+};
+
+int disk_registry_init(struct disk_registry *reg, const char *mount_root);
+
+/* Detaches every disk. */
+void disk_registry_destroy(struct disk_registry *reg);
+
+/*
+ * Applies the attach and detach commands of BATCH, all or nothing. Returns
+ * 0, or -errno with ERR naming the line and the reason: -EEXIST for an id in
+ * use, -ENOENT for detaching an unknown id or a missing image, -EINVAL for an
+ * image that is not a regular file or lies inside the mount.
+ */
+int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
+                        struct ctl_error *err);
+
+/* The attached disk with this id or serial, with a reference the caller drops; NULL if none. */
+struct disk *disk_registry_find_id(struct disk_registry *reg, const char *id, size_t len);
+struct disk *disk_registry_find_serial(struct disk_registry *reg, uint64_t serial);
+
+/*
+ * The attached disks, sorted by serial, each with a reference: free with
+ * disk_registry_list_free. Returns the count, or -ENOMEM.
+ */
+ssize_t disk_registry_list(struct disk_registry *reg, struct disk ***out);
+void disk_registry_list_free(struct disk **disks, size_t count);
+
+/* {"disks":[disk_info_json, ...]} (new reference) */
+json_t *disk_registry_json(struct disk_registry *reg);
+
+#endif

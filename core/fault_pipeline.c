@@ -1,0 +1,39 @@
+/* Sleep, check, I/O, re-check: the order of every faulted request. */
+#include "fault_pipeline.h"
+
+#include "duration.h"
+
+static ssize_t pipeline_check(const struct fault_source *src, const struct fault_request *rq)
+{
+    int err = 0;
+    struct fault_table *table = src->table(src->ctx, &err);
+    if (!table)
+        return err;
+    return fault_table_check(table, rq);
+}
+
+ssize_t fault_pipeline_finish(const struct fault_source *src, const struct fault_request *rq,
+                              fault_io_fn io, void *io_ctx)
+{
+    ssize_t rc = pipeline_check(src, rq);
+    if (rc < 0)
+        return rc;
+    ssize_t moved = io(io_ctx);
+    if (moved < 0)
+        return moved;
+    rc = pipeline_check(src, rq);
+    return rc < 0 ? rc : moved;
+}
+
+ssize_t fault_pipeline_run(const struct fault_source *src, const struct fault_request *rq,
+                           fault_io_fn io, void *io_ctx)
+{
+    int err = 0;
+    struct fault_table *table = src->table(src->ctx, &err);
+    if (!table)
+        return err;
+    uint64_t delay = fault_table_delay_ns(table, rq);
+    if (delay)
+        duration_sleep(delay);
+    return fault_pipeline_finish(src, rq, io, io_ctx);
+}

@@ -1,0 +1,84 @@
+/* The daemon's shared state, inode numbering and open-file handles. */
+#ifndef FAULTFS_FAULTFS_H
+#define FAULTFS_FAULTFS_H
+
+#define FUSE_USE_VERSION 314
+
+#include "delay_queue.h"
+#include "disk_registry.h"
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+struct faultfs {
+    struct disk_registry disks;
+    struct delay_queue delays; /* requests held back by a slow fault */
+    struct fuse_session *session;
+    char *mount_root; /* realpath of the mountpoint */
+};
+
+/*
+ * Inodes: 1 is the root, 2 the mount's ctl; disk serial S (S >= 1, never
+ * reused) owns 4S (its directory) to 4S+3. Numbers are never recycled, so a
+ * stale inode of a detached disk can never reach a newer one.
+ */
+enum node_kind {
+    NODE_ROOT,
+    NODE_MOUNT_CTL,
+    NODE_DISK_DIR,
+    NODE_IMAGE,
+    NODE_DISK_CTL,
+    NODE_STATS,
+};
+
+#define INO_MOUNT_CTL 2
+
+_Static_assert(FUSE_ROOT_ID == 1, "the root inode number is fixed by the protocol");
+
+static inline fuse_ino_t node_ino(uint64_t serial, enum node_kind kind)
+{
+    return (fuse_ino_t)(serial * 4 + (uint64_t)(kind - NODE_DISK_DIR));
+}
+
+static inline enum node_kind node_kind_of(fuse_ino_t ino, uint64_t *serial)
+{
+    if (ino == FUSE_ROOT_ID)
+        return NODE_ROOT;
+    if (ino == INO_MOUNT_CTL)
+        return NODE_MOUNT_CTL;
+    *serial = ino / 4;
+    return (enum node_kind)(NODE_DISK_DIR + ino % 4);
+}
+
+/* What fi->fh points to for every open file and directory. */
+struct handle {
+    enum node_kind kind;
+    struct disk *disk; /* a reference; NULL for the root and the mount's ctl */
+    char *text;        /* ctl/stats contents or a directory listing, taken at open */
+    size_t text_len;
+};
+
+static inline struct handle *handle_of(struct fuse_file_info *fi)
+{
+    return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static inline struct faultfs *faultfs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+/* fs_ops.c */
+extern const struct fuse_lowlevel_ops faultfs_ops;
+
+/* image_io.c: the guest data path of ID/image. */
+void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off);
+void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off);
+void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length);
+void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync);
+
+/* ctl_file.c: MOUNT/ctl, ID/ctl and ID/stats. */
+int ctl_file_snapshot(struct faultfs *fs, struct handle *h);
+void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * The guest data path of ID/image: reads, writes, discards and flushes.
+ *
+ * Every read and write follows the seed's order (fault_pipeline.h). A slow
+ * fault does not sleep in a FUSE thread: the request is parked on the delay
+ * queue and finished by one of its workers, so the threads, and the kernel's
+ * queue of background requests, keep serving the other disks.
+ */
+#include "faultfs.h"
+
+#include "fault_pipeline.h"
+#include "sector_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- per-thread read buffers: replies come from memory we already own ---- */
+
+struct io_buffer {
+    size_t capacity;
+    char *data;
+};
+
+static pthread_key_t io_buffer_key;
+static pthread_once_t io_buffer_once = PTHREAD_ONCE_INIT;
+
+static void io_buffer_free(void *p)
+{
+    struct io_buffer *b = p;
+    free(b->data);
+    free(b);
+}
+
+static void io_buffer_key_create(void)
+{
+    pthread_key_create(&io_buffer_key, io_buffer_free);
+}
+
+/* A buffer of at least SIZE bytes owned by the calling thread, or NULL. */
+static char *io_buffer_get(size_t size)
+{
+    pthread_once(&io_buffer_once, io_buffer_key_create);
+    struct io_buffer *b = pthread_getspecific(io_buffer_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b || pthread_setspecific(io_buffer_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->capacity < size) {
+        void *grown;
+        /* Page-aligned so an O_DIRECT backing file could take it as is. */
+        if (posix_memalign(&grown, 4096, size) != 0)
+            return NULL;
+        free(b->data);
+        b->data = grown;
+        b->capacity = size;
+    }
+    return b->data;
+}
+
+/* ---- the I/O step of each request ---- */
+
+static struct fault_table *disk_fault_table(void *ctx, int *err)
+{
+    (void)err;
+    return &((struct disk *)ctx)->faults;
+}
+
+struct image_io {
+    struct disk *disk;
+    char *buf;
+    size_t size;
+    off_t off;
+    int mode;     /* fallocate */
+    off_t length; /* fallocate */
+};
+
+static ssize_t image_do_read(void *ctx)
+{
+    struct image_io *io = ctx;
+    int rc = disk_io_enter(io->disk);
+    if (rc < 0)
+        return rc;
+    /* pread stops at the live end of the file; only a size limit needs cutting here. */
+    uint64_t limit = io->disk->size_limit ? io->disk->size_limit : UINT64_MAX;
+    ssize_t n = sector_io_read_at(io->disk->fd, limit, io->buf, io->size, (uint64_t)io->off);
+    disk_io_leave(io->disk);
+    return n;
+}
+
+static ssize_t image_do_write(void *ctx)
+{
+    struct image_io *io = ctx;
+    uint64_t size;
+    int rc = disk_io_enter(io->disk);
+    if (rc < 0)
+        return rc;
+    ssize_t n = disk_size(io->disk, &size);
+    if (n == 0)
+        n = sector_io_write_at(io->disk->fd, size, io->buf, io->size, (uint64_t)io->off);
+    disk_io_leave(io->disk);
+    return n;
+}
+
+static ssize_t image_do_fallocate(void *ctx)
+{
+    struct image_io *io = ctx;
+    uint64_t size;
+    int rc = disk_io_enter(io->disk);
+    if (rc < 0)
+        return rc;
+    rc = disk_size(io->disk, &size);
+    uint64_t off = (uint64_t)io->off, len = (uint64_t)io->length;
+    if (rc == 0 && io->mode == 0 && !sector_io_in_bounds(off, len, size))
+        rc = -ENOSPC; /* plain allocation past the end would grow the image */
+    if (rc == 0 && off < size) {
+        /* Discards and write-zeroes are cut at the end: the image never grows. */
+        if (len > size - off)
+            len = size - off;
+        if (fallocate(io->disk->fd, io->mode, (off_t)off, (off_t)len) < 0)
+            rc = -errno;
+    }
+    disk_io_leave(io->disk);
+    return rc;
+}
+
+/* ---- finishing a request: steps 2-4, the counters and the one reply ---- */
+
+static ssize_t image_finish(struct disk *disk, enum fault_dir dir, fault_io_fn fn,
+                            struct image_io *io)
+{
+    const struct fault_source src = {.table = disk_fault_table, .ctx = disk};
+    const struct fault_request rq = {.dir = dir, .offset = (uint64_t)io->off, .length = io->size};
+    return fault_pipeline_finish(&src, &rq, fn, io);
+}
+
+static void finish_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
+{
+    struct image_io io = {.disk = disk, .size = size, .off = off, .buf = io_buffer_get(size)};
+    if (!io.buf) {
+        atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = image_finish(disk, FAULT_READ, image_do_read, &io);
+    if (n < 0) {
+        atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
+        fuse_reply_err(req, (int)-n);
+        return;
+    }
+    atomic_fetch_add_explicit(&disk->stats.read_bytes, (uint64_t)n, memory_order_relaxed);
+    fuse_reply_buf(req, io.buf, (size_t)n);
+}
+
+static void finish_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size,
+                         off_t off)
+{
+    struct image_io io = {.disk = disk, .buf = (char *)buf, .size = size, .off = off};
+    ssize_t n = image_finish(disk, FAULT_WRITE, image_do_write, &io);
+    if (n < 0) {
+        atomic_fetch_add_explicit(&disk->stats.failed_writes, 1, memory_order_relaxed);
+        fuse_reply_err(req, (int)-n);
+        return;
+    }
+    atomic_fetch_add_explicit(&disk->stats.write_bytes, (uint64_t)n, memory_order_relaxed);
+    fuse_reply_write(req, (size_t)n);
+}
+
+static void finish_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length)
+{
+    struct image_io io = {
+        .disk = disk, .off = off, .size = (size_t)length, .mode = mode, .length = length};
+    ssize_t rc = image_finish(disk, FAULT_WRITE, image_do_fallocate, &io);
+    if (rc < 0)
+        atomic_fetch_add_explicit(&disk->stats.failed_writes, 1, memory_order_relaxed);
+    fuse_reply_err(req, rc < 0 ? (int)-rc : 0);
+}
+
+/* ---- requests held back by a slow fault ---- */
+
+enum held_op { HELD_READ, HELD_WRITE, HELD_FALLOCATE };
+
+struct held_request {
+    struct delay_job job; /* first: the queue hands back a pointer to it */
+    fuse_req_t req;
+    struct disk *disk; /* a reference, dropped when finished */
+    enum held_op op;
+    size_t size;
+    off_t off;
+    int mode;
+    off_t length;
+    char data[]; /* HELD_WRITE: the bytes; libfuse reuses its buffer once we return */
+};
+
+static void held_run(struct delay_job *job)
+{
+    struct held_request *h = (struct held_request *)job;
+    switch (h->op) {
+    case HELD_READ:
+        finish_read(h->req, h->disk, h->size, h->off);
+        break;
+    case HELD_WRITE:
+        finish_write(h->req, h->disk, h->data, h->size, h->off);
+        break;
+    case HELD_FALLOCATE:
+        finish_fallocate(h->req, h->disk, h->mode, h->off, h->length);
+        break;
+    }
+    disk_unref(h->disk);
+    free(h);
+}
+
+/* Parks a request for DELAY_NS; 0, or -errno and the caller replies. */
+static int hold(fuse_req_t req, struct disk *disk, uint64_t delay_ns, struct held_request proto,
+                const char *data)
+{
+    size_t extra = proto.op == HELD_WRITE ? proto.size : 0;
+    struct held_request *h = malloc(sizeof *h + extra);
+    if (!h)
+        return -ENOMEM;
+    *h = proto;
+    h->job.run = held_run;
+    h->req = req;
+    h->disk = disk;
+    if (extra)
+        memcpy(h->data, data, extra);
+    disk_ref(disk);
+    int rc = delay_queue_add(&faultfs_of(req)->delays, &h->job, delay_ns);
+    if (rc < 0) {
+        disk_unref(disk);
+        free(h);
+    }
+    return rc;
+}
+
+static uint64_t request_delay(struct disk *disk, enum fault_dir dir, off_t off, size_t size)
+{
+    const struct fault_request rq = {.dir = dir, .offset = (uint64_t)off, .length = size};
+    return fault_table_delay_ns(&disk->faults, &rq);
+}
+
+/* ---- entry points ---- */
+
+void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
+{
+    atomic_fetch_add_explicit(&disk->stats.reads, 1, memory_order_relaxed);
+    uint64_t delay = request_delay(disk, FAULT_READ, off, size);
+    if (delay) {
+        struct held_request proto = {.op = HELD_READ, .size = size, .off = off};
+        int rc = hold(req, disk, delay, proto, NULL);
+        if (rc < 0)
+            fuse_reply_err(req, -rc);
+        return;
+    }
+    finish_read(req, disk, size, off);
+}
+
+void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off)
+{
+    atomic_fetch_add_explicit(&disk->stats.writes, 1, memory_order_relaxed);
+    uint64_t delay = request_delay(disk, FAULT_WRITE, off, size);
+    if (delay) {
+        struct held_request proto = {.op = HELD_WRITE, .size = size, .off = off};
+        int rc = hold(req, disk, delay, proto, buf);
+        if (rc < 0)
+            fuse_reply_err(req, -rc);
+        return;
+    }
+    finish_write(req, disk, buf, size, off);
+}
+
+void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length)
+{
+    /* What QEMU sends for discard and write-zeroes, plus plain preallocation inside the image. */
+    const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    if (mode != 0 && mode != punch && (mode & ~FALLOC_FL_KEEP_SIZE) != FALLOC_FL_ZERO_RANGE) {
+        fuse_reply_err(req, EOPNOTSUPP);
+        return;
+    }
+    if (off < 0 || length <= 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    atomic_fetch_add_explicit(&disk->stats.writes, 1, memory_order_relaxed);
+    if (mode != 0)
+        atomic_fetch_add_explicit(&disk->stats.discards, 1, memory_order_relaxed);
+    uint64_t delay = request_delay(disk, FAULT_WRITE, off, (size_t)length);
+    if (delay) {
+        struct held_request proto = {
+            .op = HELD_FALLOCATE, .off = off, .mode = mode, .length = length};
+        int rc = hold(req, disk, delay, proto, NULL);
+        if (rc < 0)
+            fuse_reply_err(req, -rc);
+        return;
+    }
+    finish_fallocate(req, disk, mode, off, length);
+}
+
+void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync)
+{
+    atomic_fetch_add_explicit(&disk->stats.flushes, 1, memory_order_relaxed);
+    int rc = disk_io_enter(disk);
+    if (rc == 0) {
+        if ((datasync ? fdatasync(disk->fd) : fsync(disk->fd)) < 0)
+            rc = -errno;
+        disk_io_leave(disk);
+    }
+    fuse_reply_err(req, -rc);
+}
