@@ -1,0 +1,251 @@
+#include "ctl_parse.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct ctl_batch batch;
+static struct ctl_error err;
+
+static void teardown(void)
+{
+    ctl_batch_free(&batch);
+}
+
+TestSuite(ctl_parse, .fini = teardown);
+
+static void parse_ok(enum ctl_scope scope, const char *text)
+{
+    int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
+    cr_assert_eq(rc, 0, "'%s' refused: line %u col %u: %s", text, err.line, err.column, err.text);
+}
+
+static void parse_err(enum ctl_scope scope, const char *text, unsigned line, unsigned column,
+                      const char *message)
+{
+    int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
+    cr_assert_eq(rc, -EINVAL, "'%s' accepted", text);
+    cr_assert_str_eq(err.text, message);
+    cr_assert_eq(err.line, line, "line %u, want %u", err.line, line);
+    cr_assert_eq(err.column, column, "column %u, want %u", err.column, column);
+}
+
+Test(ctl_parse, each_mode_sets_its_rule)
+{
+    parse_ok(CTL_SCOPE_DISK, "eio_read\neio_write\nslow\n");
+    cr_assert_eq(batch.count, 3);
+    cr_assert_eq(batch.commands[0].edit.op, FAULT_EDIT_SET);
+    cr_assert_str_eq(batch.commands[0].edit.rule.mode->name, "eio_read");
+    cr_assert_eq(batch.commands[0].edit.rule.error, EIO);
+    cr_assert_eq(batch.commands[0].edit.rule.directions, FAULT_READ);
+    cr_assert_eq(batch.commands[1].edit.rule.directions, FAULT_WRITE);
+    cr_assert_str_eq(batch.commands[2].edit.rule.mode->name, "slow");
+    cr_assert_eq(batch.commands[2].edit.rule.delay_ns, 50000000ull);
+    cr_assert_eq(batch.commands[2].edit.rule.error, 0);
+    cr_assert_eq(batch.commands[2].line, 3);
+}
+
+Test(ctl_parse, slow_takes_a_duration)
+{
+    parse_ok(CTL_SCOPE_DISK, "slow 200ms");
+    cr_assert_eq(batch.commands[0].edit.rule.delay_ns, 200000000ull);
+}
+
+Test(ctl_parse, clear_all_and_clear_one)
+{
+    parse_ok(CTL_SCOPE_DISK, "clear\nclear slow\n");
+    cr_assert_eq(batch.commands[0].edit.op, FAULT_EDIT_CLEAR_ALL);
+    cr_assert_eq(batch.commands[1].edit.op, FAULT_EDIT_CLEAR_MODE);
+    cr_assert_str_eq(batch.commands[1].edit.rule.mode->name, "slow");
+}
+
+Test(ctl_parse, comments_blank_lines_and_crlf)
+{
+    parse_ok(CTL_SCOPE_DISK, "# a comment\n\n   \n eio_read   # trailing\r\n\tslow 1s\r\n");
+    cr_assert_eq(batch.count, 2);
+    cr_assert_eq(batch.commands[0].line, 4);
+    cr_assert_eq(batch.commands[1].line, 5);
+    cr_assert_eq(batch.commands[1].edit.rule.delay_ns, 1000000000ull);
+}
+
+Test(ctl_parse, empty_batch_is_a_no_op)
+{
+    parse_ok(CTL_SCOPE_DISK, "");
+    cr_assert_eq(batch.count, 0);
+    ctl_batch_free(&batch);
+    parse_ok(CTL_SCOPE_DISK, "\n");
+    cr_assert_eq(batch.count, 0);
+}
+
+Test(ctl_parse, unknown_command_names_it)
+{
+    parse_err(CTL_SCOPE_DISK, "bogus", 1, 1,
+              "unknown command 'bogus' (expected eio_read, eio_write, slow or clear)");
+}
+
+Test(ctl_parse, bad_line_in_a_batch_is_located)
+{
+    parse_err(CTL_SCOPE_DISK, "eio_read\nslow 5x\n", 2, 6,
+              "slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)");
+}
+
+Test(ctl_parse, errors_of_each_fault_command)
+{
+    parse_err(CTL_SCOPE_DISK, "slow 50", 1, 6,
+              "slow: bad duration '50': missing unit (ns, us, ms, s, m or h)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "slow 0ms", 1, 6,
+              "slow: bad duration '0ms': must be more than 0 (use 'clear slow')");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "slow 1s 2s", 1, 9, "slow: unexpected argument '2s'");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "eio_read now", 1, 10, "eio_read: unexpected argument 'now'");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "eio_write 1", 1, 11, "eio_write: unexpected argument '1'");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "clear fast", 1, 7,
+              "clear: unknown mode 'fast' (expected eio_read, eio_write or slow)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "clear slow eio_read", 1, 12, "clear: unexpected argument 'eio_read'");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "attach a /b", 1, 1, "'attach' belongs in the mount's ctl, not a disk's");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "EIO_READ", 1, 1,
+              "unknown command 'EIO_READ' (expected eio_read, eio_write, slow or clear)");
+}
+
+Test(ctl_parse, control_bytes_are_not_echoed)
+{
+    parse_err(CTL_SCOPE_DISK, "bo\x1bgus", 1, 1,
+              "unknown command 'bo?gus' (expected eio_read, eio_write, slow or clear)");
+    ctl_batch_free(&batch);
+    const char nul[] = "eio_read\0x";
+    cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, nul, sizeof nul - 1, &batch, &err), -EINVAL);
+    cr_assert_str_eq(err.text, "NUL byte in a command");
+    cr_assert_eq(err.column, 9);
+}
+
+Test(ctl_parse, oversized_batch_is_refused)
+{
+    size_t len = CTL_WRITE_MAX + 1;
+    char *big = malloc(len);
+    memset(big, '\n', len);
+    cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, big, len, &batch, &err), -EINVAL);
+    cr_assert_str_eq(err.text, "batch of 65537 bytes is over the 65536-byte limit");
+    free(big);
+}
+
+Test(ctl_parse, attach_and_detach)
+{
+    parse_ok(CTL_SCOPE_MOUNT, "attach vdb /tmp/b.img size=1M\ndetach vda\nattach x.y-z_1 /i\n");
+    cr_assert_eq(batch.count, 3);
+    cr_assert_eq(batch.commands[0].op, CTL_OP_ATTACH);
+    cr_assert_str_eq(batch.commands[0].id, "vdb");
+    cr_assert_str_eq(batch.commands[0].image, "/tmp/b.img");
+    cr_assert_eq(batch.commands[0].size_limit, 1048576ull);
+    cr_assert_eq(batch.commands[1].op, CTL_OP_DETACH);
+    cr_assert_str_eq(batch.commands[1].id, "vda");
+    cr_assert_eq(batch.commands[2].size_limit, 0);
+}
+
+Test(ctl_parse, attach_errors)
+{
+    parse_err(CTL_SCOPE_MOUNT, "attach", 1, 8, "attach: missing disk ID");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach vdb", 1, 12,
+              "attach: missing IMAGE (absolute path of an existing file)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach vdb img", 1, 12, "attach: image path 'img' is not absolute");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach vdb /i size=12Q", 1, 15,
+              "attach: bad size 'size=12Q': unknown suffix (use K, M, G or T)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach vdb /i size=0", 1, 15,
+              "attach: bad size 'size=0': must be more than 0");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach vdb /i bytes=5", 1, 15,
+              "attach: unexpected argument 'bytes=5' (expected size=BYTES)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach vdb /i size=1 extra", 1, 22, "attach: unexpected argument 'extra'");
+}
+
+Test(ctl_parse, bad_disk_ids)
+{
+    parse_err(CTL_SCOPE_MOUNT, "attach a/b /i", 1, 8,
+              "attach: bad disk ID 'a/b': only A-Z a-z 0-9 _ . - are allowed");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "detach ..", 1, 8, "detach: bad disk ID '..': '.' and '..' are reserved");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "detach .", 1, 8, "detach: bad disk ID '.': '.' and '..' are reserved");
+    ctl_batch_free(&batch);
+    char line[128];
+    snprintf(line, sizeof line, "detach %065d", 0);
+    parse_err(CTL_SCOPE_MOUNT, line, 1, 8,
+              "detach: bad disk ID '00000000000000000000000000000000000000000000000000000000000000000': "
+              "longer than 64 characters");
+    ctl_batch_free(&batch);
+    snprintf(line, sizeof line, "detach %064d", 0);
+    parse_ok(CTL_SCOPE_MOUNT, line);
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "detach", 1, 8, "detach: missing disk ID");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "detach a b", 1, 10, "detach: unexpected argument 'b'");
+}
+
+Test(ctl_parse, scopes_point_to_the_right_file)
+{
+    parse_err(CTL_SCOPE_MOUNT, "eio_read", 1, 1,
+              "'eio_read' belongs in a disk's ctl (MOUNT/ID/ctl), not the mount's");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "mount x", 1, 1, "unknown command 'mount' (expected attach or detach)");
+}
+
+Test(ctl_parse, sizes)
+{
+    uint64_t v;
+    const char *why;
+    cr_assert_eq(ctl_parse_size("4096", 4, &v, &why), 0);
+    cr_assert_eq(v, 4096);
+    cr_assert_eq(ctl_parse_size("4K", 2, &v, &why), 0);
+    cr_assert_eq(v, 4096);
+    cr_assert_eq(ctl_parse_size("2G", 2, &v, &why), 0);
+    cr_assert_eq(v, 2ull << 30);
+    cr_assert_eq(ctl_parse_size("1T", 2, &v, &why), 0);
+    cr_assert_eq(v, 1ull << 40);
+    cr_assert_eq(ctl_parse_size("99999999999999999999", 20, &v, &why), -EINVAL);
+    cr_assert_str_eq(why, "too large");
+    cr_assert_eq(ctl_parse_size("16777216T", 9, &v, &why), -EINVAL);
+    cr_assert_str_eq(why, "too large");
+    cr_assert_eq(ctl_parse_size("1KB", 3, &v, &why), -EINVAL);
+}
+
+Test(ctl_parse, apply_is_all_or_nothing_on_the_table)
+{
+    struct fault_table table;
+    fault_table_init(&table);
+    parse_ok(CTL_SCOPE_DISK, "eio_read\nslow 2ms\nclear eio_read\neio_write\n");
+    cr_assert_eq(ctl_batch_apply_faults(&batch, &table), 0);
+    char text[256];
+    fault_table_render(&table, text, sizeof text);
+    cr_assert_str_eq(text, "eio_write\nslow 2ms\n");
+    ctl_batch_free(&batch);
+
+    /* A bad line refuses the whole batch before anything reaches the table. */
+    parse_err(CTL_SCOPE_DISK, "clear\nbogus\n", 2, 1,
+              "unknown command 'bogus' (expected eio_read, eio_write, slow or clear)");
+    fault_table_render(&table, text, sizeof text);
+    cr_assert_str_eq(text, "eio_write\nslow 2ms\n");
+    fault_table_destroy(&table);
+}
+
+Test(ctl_parse, error_format_names_line_and_column)
+{
+    char text[512];
+    parse_err(CTL_SCOPE_DISK, "\nslow 5x", 2, 6,
+              "slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)");
+    ctl_error_format(&err, text, sizeof text);
+    cr_assert_str_eq(text,
+                     "line 2, column 6: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)");
+}

@@ -1,0 +1,295 @@
+/* faultctl: switch faults and attach disks of a faultfs mount from a shell. */
+#include "ctl_parse.h"
+#include "disk_id.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CTL_READ_MAX (1024 * 1024)
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: faultctl MOUNT/ID inject eio_read | eio_write | slow [DURATION]\n"
+            "       faultctl MOUNT/ID clear [MODE]\n"
+            "       faultctl MOUNT/ID status [--json]\n"
+            "       faultctl MOUNT attach ID IMAGE [size=BYTES]\n"
+            "       faultctl MOUNT detach ID\n"
+            "       faultctl MOUNT list [--json]\n"
+            "       faultctl --help | --version\n"
+            "\n"
+            "DURATION is a number with a unit: 250us, 50ms, 1.5s (slow defaults to 50ms).\n"
+            "Commands are checked before they are sent, so a mistake names the bad value.\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("faultctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static void ctl_path(char *buf, size_t size, const char *target, const char *file)
+{
+    snprintf(buf, size, "%s/%s", target, file);
+}
+
+/* Reads all of PATH (a ctl or stats file) into a NUL-terminated string. */
+static char *read_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(CTL_READ_MAX + 1);
+    size_t len = 0;
+    ssize_t n = 0;
+    while (buf && len < CTL_READ_MAX && (n = read(fd, buf + len, CTL_READ_MAX - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    int saved = errno;
+    close(fd);
+    if (!buf || n < 0) {
+        free(buf);
+        errno = buf ? saved : ENOMEM;
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Checks TEXT with the daemon's own parser, then sends it in one write(). */
+static int send_batch(const char *target, enum ctl_scope scope, const char *text)
+{
+    struct ctl_batch batch;
+    struct ctl_error err;
+    char path[PATH_MAX];
+    int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
+    ctl_batch_free(&batch);
+    if (rc < 0)
+        return fail("%s", err.text);
+
+    ctl_path(path, sizeof path, target, "ctl");
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail("%s is not a faultfs %s: %s: %s", target,
+                    scope == CTL_SCOPE_DISK ? "disk (MOUNT/ID)" : "mount", path, strerror(errno));
+    ssize_t n = write(fd, text, strlen(text));
+    int saved = errno;
+    close(fd);
+    if (n < 0)
+        return -saved;
+    return 0;
+}
+
+/* ---- disk commands ---- */
+
+static int cmd_inject(const char *target, int argc, char **argv)
+{
+    char line[256];
+    if (argc < 1 || argc > 2)
+        return fail("inject needs a MODE (eio_read, eio_write or slow [DURATION])");
+    snprintf(line, sizeof line, "%s%s%s\n", argv[0], argc == 2 ? " " : "", argc == 2 ? argv[1] : "");
+    int rc = send_batch(target, CTL_SCOPE_DISK, line);
+    return rc < 0 ? fail("inject %s: %s", argv[0], strerror(-rc)) : rc;
+}
+
+static int cmd_clear(const char *target, int argc, char **argv)
+{
+    char line[256];
+    if (argc > 1)
+        return fail("clear takes at most one MODE");
+    snprintf(line, sizeof line, "clear%s%s\n", argc ? " " : "", argc ? argv[0] : "");
+    int rc = send_batch(target, CTL_SCOPE_DISK, line);
+    return rc < 0 ? fail("clear: %s", strerror(-rc)) : rc;
+}
+
+static json_t *faults_json(const char *text)
+{
+    struct ctl_batch batch;
+    struct ctl_error err;
+    json_t *faults = json_array();
+    if (ctl_parse(CTL_SCOPE_DISK, text, strlen(text), &batch, &err) == 0) {
+        for (size_t i = 0; i < batch.count; i++) {
+            const struct fault_rule *r = &batch.commands[i].edit.rule;
+            char line[FAULT_RULE_TEXT_MAX];
+            fault_rule_format(r, line);
+            json_t *rule = json_pack("{s:s, s:s}", "mode", r->mode->name, "line", line);
+            if (r->delay_ns)
+                json_object_set_new(rule, "delay_ns", json_integer((json_int_t)r->delay_ns));
+            json_array_append_new(faults, rule);
+        }
+    }
+    ctl_batch_free(&batch);
+    return faults;
+}
+
+static int cmd_status(const char *target, int argc, char **argv)
+{
+    char path[PATH_MAX];
+    bool as_json = argc == 1 && strcmp(argv[0], "--json") == 0;
+    if (argc > 1 || (argc == 1 && !as_json))
+        return fail("status takes only --json");
+    ctl_path(path, sizeof path, target, "ctl");
+    char *text = read_file(path);
+    if (!text)
+        return fail("%s is not a faultfs disk (MOUNT/ID): %s: %s", target, path, strerror(errno));
+    if (!as_json) {
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
+    ctl_path(path, sizeof path, target, "stats");
+    char *stats_text = read_file(path);
+    json_error_t jerr;
+    json_t *stats = stats_text ? json_loads(stats_text, 0, &jerr) : NULL;
+    const char *slash = strrchr(target, '/');
+    json_t *out = json_pack("{s:s, s:o, s:o}", "id", slash ? slash + 1 : target, "faults",
+                            faults_json(text), "stats", stats ? stats : json_null());
+    json_dumpf(out, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(out);
+    free(stats_text);
+    free(text);
+    return 0;
+}
+
+/* ---- mount commands ---- */
+
+static int cmd_attach(const char *target, int argc, char **argv)
+{
+    char image[PATH_MAX];
+    char line[PATH_MAX + 256];
+    struct stat st;
+    if (argc < 2 || argc > 3)
+        return fail("attach needs ID IMAGE [size=BYTES]");
+    /* The protocol takes absolute paths; a shell user may type a relative one. */
+    if (argv[1][0] == '/')
+        snprintf(image, sizeof image, "%s", argv[1]);
+    else if (!realpath(argv[1], image))
+        return fail("attach: image '%s' does not exist (faultfs never creates images)", argv[1]);
+    if (stat(image, &st) < 0)
+        return fail("attach: image '%s': %s", image, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail("attach: image '%s' is not a regular file", image);
+    char mount_real[PATH_MAX], image_real[PATH_MAX];
+    size_t n = realpath(target, mount_real) ? strlen(mount_real) : 0;
+    if (n && realpath(image, image_real) && strncmp(image_real, mount_real, n) == 0 &&
+        image_real[n] == '/')
+        return fail("attach: image '%s' is inside the faultfs mount %s (it would deadlock)",
+                    image, mount_real);
+    snprintf(line, sizeof line, "attach %s %s%s%s\n", argv[0], image, argc == 3 ? " " : "",
+             argc == 3 ? argv[2] : "");
+    int rc = send_batch(target, CTL_SCOPE_MOUNT, line);
+    if (rc == -EEXIST)
+        return fail("attach: disk '%s' is already attached", argv[0]);
+    if (rc == -EINVAL)
+        return fail("attach: image '%s' was refused (inside the mount, or not a regular file)",
+                    image);
+    return rc < 0 ? fail("attach %s: %s", argv[0], strerror(-rc)) : rc;
+}
+
+static int cmd_detach(const char *target, int argc, char **argv)
+{
+    char line[DISK_ID_MAX + 32];
+    if (argc != 1)
+        return fail("detach needs exactly one ID");
+    const char *why;
+    if (disk_id_check(argv[0], strlen(argv[0]), &why) < 0)
+        return fail("detach: bad disk ID '%s': %s", argv[0], why);
+    snprintf(line, sizeof line, "detach %s\n", argv[0]);
+    int rc = send_batch(target, CTL_SCOPE_MOUNT, line);
+    if (rc == -ENOENT)
+        return fail("detach: no disk '%s' is attached", argv[0]);
+    return rc < 0 ? fail("detach %s: %s", argv[0], strerror(-rc)) : rc;
+}
+
+static int cmd_list(const char *target, int argc, char **argv)
+{
+    char path[PATH_MAX];
+    json_error_t jerr;
+    bool as_json = argc == 1 && strcmp(argv[0], "--json") == 0;
+    if (argc > 1 || (argc == 1 && !as_json))
+        return fail("list takes only --json");
+    ctl_path(path, sizeof path, target, "ctl");
+    char *text = read_file(path);
+    if (!text)
+        return fail("%s is not a faultfs mount: %s: %s", target, path, strerror(errno));
+    json_t *list = json_loads(text, 0, &jerr);
+    if (!list) {
+        free(text);
+        return fail("%s is not a faultfs mount: %s is not JSON", target, path);
+    }
+    if (as_json) {
+        fputs(text, stdout);
+    } else {
+        size_t i;
+        json_t *disk;
+        printf("%-16s %12s  %-24s %s\n", "ID", "SIZE", "FAULTS", "IMAGE");
+        json_array_foreach(json_object_get(list, "disks"), i, disk)
+        {
+            char faults[256] = "-";
+            size_t j, len = 0;
+            json_t *f;
+            json_array_foreach(json_object_get(disk, "faults"), j, f)
+            {
+                len += (size_t)snprintf(faults + len, len < sizeof faults ? sizeof faults - len : 0,
+                                        "%s%s", j ? "," : "", json_string_value(f));
+            }
+            printf("%-16s %12lld  %-24s %s\n", json_string_value(json_object_get(disk, "id")),
+                   (long long)json_integer_value(json_object_get(disk, "size")), faults,
+                   json_string_value(json_object_get(disk, "image")));
+        }
+    }
+    json_decref(list);
+    free(text);
+    return 0;
+}
+
+struct command {
+    const char *name;
+    int (*run)(const char *target, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"inject", cmd_inject}, {"clear", cmd_clear},   {"status", cmd_status},
+    {"attach", cmd_attach}, {"detach", cmd_detach}, {"list", cmd_list},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("faultctl %s\n", FAULTFS_VERSION);
+        return 0;
+    }
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[2], commands[i].name) == 0)
+            return commands[i].run(argv[1], argc - 3, argv + 3);
+    }
+    fail("unknown command '%s' (expected inject, clear, status, attach, detach or list)", argv[2]);
+    return 2;
+}
