@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +174,9 @@ int main(int argc, char **argv)
         goto err_out6;
     fuse_daemonize(opts.foreground);
 
-    status = run_session(fs.session, &opts) == 0 ? 0 : 1;
+    /* Stopping on a signal is the normal way out of a foreground daemon. */
+    int rc = run_session(fs.session, &opts);
+    status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
 
     fuse_session_unmount(fs.session);
 err_out6:

@@ -1,0 +1,65 @@
+#!/bin/bash
+# Bad input gets a precise errno and changes nothing: fault tables, images, other disks.
+. "$(dirname "$0")/lib.sh"
+
+make_image a.img $((1 << 20)) random
+make_image b.img $((1 << 20)) random
+mkdir "$WORK/dir"
+mkfifo "$WORK/fifo"
+mount_faultfs --disk vda="$WORK/a.img" --disk vdb="$WORK/b.img"
+echo "slow 1ms" >"$MNT/vda/ctl"
+sums=$(sha256sum "$WORK/a.img" "$WORK/b.img")
+
+check "an unknown command fails with Invalid argument" fails_with "Invalid argument" ctl vda bogus
+check "and the daemon logs the reason" grep -q "vda ctl: line 1, column 1: unknown command 'bogus'" "$WORK/faultfs.log"
+check "a bad duration fails" fails_with "Invalid argument" ctl vda "slow 5x"
+check "a duration without unit fails" fails_with "Invalid argument" ctl vda "slow 50"
+check "an argument to eio_read fails" fails_with "Invalid argument" ctl vda "eio_read please"
+check "clearing an unknown mode fails" fails_with "Invalid argument" ctl vda "clear fast"
+check "attach in a disk's ctl fails" fails_with "Invalid argument" ctl vda "attach x /tmp/x"
+check "the fault table is as it was" same "$(cat "$MNT/vda/ctl")" "slow 1ms"
+
+# One write, several lines, one bad: nothing of it takes effect.
+printf 'clear\neio_read\neio_write\nbogus\n' >"$WORK/batch"
+check "a batch with one bad line fails" fails_with "Invalid argument" sh -c "cat '$WORK/batch' > '$MNT/vda/ctl'"
+check "and changes nothing" same "$(cat "$MNT/vda/ctl")" "slow 1ms"
+check "the log names line 4" grep -q "line 4, column 1: unknown command 'bogus'" "$WORK/faultfs.log"
+printf 'clear\neio_read\n# a comment\n\neio_write   # both\n' >"$WORK/batch"
+check "a good batch applies every line" sh -c "cat '$WORK/batch' > '$MNT/vda/ctl'"
+check "in one go" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\neio_write')"
+echo clear >"$MNT/vda/ctl"
+
+# The mount's ctl.
+list=$(cat "$MNT/ctl")
+check "an unknown mount command fails" fails_with "Invalid argument" ctl . "mount vdc /x"
+check "a bad disk id fails" fails_with "Invalid argument" ctl . "attach a/b $WORK/a.img"
+check "a relative image path fails" fails_with "Invalid argument" ctl . "attach vdc a.img"
+check "a missing image fails with ENOENT" fails_with "No such file or directory" ctl . "attach vdc $WORK/nope.img"
+check "and is not created" test ! -e "$WORK/nope.img"
+check "a directory is refused" fails_with "Is a directory" ctl . "attach vdc $WORK/dir"
+check "a FIFO is refused at once" fails_with "Invalid argument" timeout 5 bash -c "echo 'attach vdc $WORK/fifo' > '$MNT/ctl'"
+check "an image inside the mount is refused" fails_with "Invalid argument" ctl . "attach vdc $MNT/vda/image"
+check "a duplicate id fails with EEXIST" fails_with "File exists" ctl . "attach vda $WORK/b.img"
+check "detaching an unknown disk fails with ENOENT" fails_with "No such file or directory" ctl . "detach vdz"
+printf 'attach vdc %s\ndetach vdb\nattach vdd %s/nope.img\n' "$WORK/a.img" "$WORK" >"$WORK/batch"
+check "a batch with one bad attach fails" fails_with "No such file or directory" sh -c "cat '$WORK/batch' > '$MNT/ctl'"
+check "and attaches and detaches nothing" same "$(cat "$MNT/ctl")" "$list"
+check "the mount's listing is unchanged" same "$(ls "$MNT")" "$(printf 'ctl\nvda\nvdb')"
+
+# The files themselves.
+check "stats is read-only" fails_with "Permission denied" sh -c "echo x > '$MNT/vda/stats'"
+check "the image cannot be truncated" fails_with "Operation not permitted" truncate -s 0 "$MNT/vda/image"
+check "nor grown" fails_with "Operation not permitted" truncate -s 2M "$MNT/vda/image"
+check "no files can be created in the mount" fails_with "Operation not permitted" touch "$MNT/new"
+check "nor directories" fails_with "Operation not permitted" mkdir "$MNT/newdir"
+check "disks are not removed by rm" fails_with "Operation not permitted" rm -f "$MNT/vda/image"
+check "nor renamed" fails_with "Operation not permitted" mv "$MNT/vda" "$MNT/vdx"
+check "a missing disk is ENOENT" fails_with "No such file or directory" cat "$MNT/vdz/ctl"
+check "the image is not a directory" fails_with "Not a directory" ls "$MNT/vda/image/x"
+check "chmod of the image is refused" fails_with "Operation not permitted" chmod 600 "$MNT/vda/image"
+
+check "no backing image changed" same "$(sha256sum "$WORK/a.img" "$WORK/b.img")" "$sums"
+check "the other disk is untouched" same "$(cat "$MNT/vdb/ctl")" ""
+check "the daemon is still serving" read_block vda
+
+finish

@@ -1,0 +1,34 @@
+#!/bin/bash
+# faultfs's command line: --help, --version, -o, and bad --disk options named precisely.
+. "$(dirname "$0")/lib.sh"
+
+make_image a.img $((1 << 20))
+check "--help prints the usage" bash -c "'$FAULTFS' --help | grep -q 'usage: faultfs \[options\] \[--disk ID=IMAGE\[,size=BYTES\]\]... MOUNTPOINT'"
+check "--help lists the FUSE options" bash -c "'$FAULTFS' --help | grep -q -- '-o allow_other'"
+check "--version prints the version" bash -c "'$FAULTFS' --version | grep -qx 'faultfs [0-9.]*'"
+check "no mountpoint is an error" fails_with "no MOUNTPOINT given" "$FAULTFS" --disk vda="$WORK/a.img"
+check "a missing mountpoint is named" fails_with "bad mount point `$WORK/nowhere': No such file or directory" "$FAULTFS" -f "$WORK/nowhere"
+check "--disk without = is refused" fails_with "--disk 'vda': expected ID=IMAGE[,size=BYTES]" "$FAULTFS" -f --disk vda "$MNT"
+check "--disk with a missing image is refused" fails_with "--disk 'vda=$WORK/nope.img': attach: image '$WORK/nope.img' does not exist (faultfs never creates images)" \
+    "$FAULTFS" -f --disk vda="$WORK/nope.img" "$MNT"
+check "--disk with a bad id is refused" fails_with "attach: bad disk ID 'a/b'" "$FAULTFS" -f --disk a/b="$WORK/a.img" "$MNT"
+check "--disk with a bad size is refused" fails_with "attach: bad size 'size=lots'" "$FAULTFS" -f --disk vda="$WORK/a.img",size=lots "$MNT"
+check "--disk twice with one id is refused" fails_with "attach: disk 'vda' is already attached" \
+    "$FAULTFS" -f --disk vda="$WORK/a.img" --disk vda="$WORK/a.img" "$MNT"
+check "--disk inside the mountpoint is refused" fails_with "is inside the faultfs mount" \
+    "$FAULTFS" -f --disk vda="$MNT/a.img" "$MNT"
+check "an unknown -o option is refused" fails_with "unknown option" "$FAULTFS" -f -o frobnicate "$MNT"
+check "nothing was mounted by the failures" bash -c "! awk '\$2 == \"$MNT\"' /proc/mounts | grep -q ."
+
+(cd "$WORK" && "$FAULTFS" --disk vda=a.img,size=64K -o fsname=faultfs-test "$MNT")
+check "without -f it daemonizes and mounts" is_mounted "$MNT"
+check "a relative image path is taken from the current directory" grep -q "\"image\": \"$WORK/a.img\"" "$MNT/ctl"
+check "size= applies" same "$(stat -c %s "$MNT/vda/image")" 65536
+check "-o options reach the mount" grep -q "^faultfs-test $MNT " /proc/mounts
+check "fusermount3 -u unmounts it" fusermount3 -u "$MNT"
+
+mount_faultfs -d --disk vda="$WORK/a.img"
+cat "$MNT/vda/ctl" >/dev/null
+check "-d prints FUSE debug output" grep -q "unique:" "$WORK/faultfs.log"
+
+finish

@@ -1,0 +1,51 @@
+#!/bin/bash
+# faultctl: every command, its JSON, and mistakes named before anything is sent.
+. "$(dirname "$0")/lib.sh"
+
+make_image a.img $((1 << 20))
+make_image b.img $((1 << 20))
+mount_faultfs --disk vda="$WORK/a.img"
+fc() { "$FAULTCTL" "$@"; }
+
+check "--help prints the usage" bash -c "'$FAULTCTL' --help | grep -q 'faultctl MOUNT/ID inject'"
+check "--version prints the version" bash -c "'$FAULTCTL' --version | grep -qx 'faultctl [0-9.]*'"
+check "no arguments is a usage error" fails_with "usage: faultctl" fc
+check "an unknown command is named" fails_with "faultctl: unknown command 'frob'" fc "$MNT/vda" frob
+
+check "inject eio_read" fc "$MNT/vda" inject eio_read
+check "status shows it" same "$(fc "$MNT/vda" status)" "eio_read"
+check "and the guest path fails" fails_with "Input/output error" read_block vda
+check "inject slow 20ms" fc "$MNT/vda" inject slow 20ms
+check "status lists both, sorted" same "$(fc "$MNT/vda" status)" "$(printf 'eio_read\nslow 20ms')"
+check "status --json is JSON with the modes" bash -c "'$FAULTCTL' '$MNT/vda' status --json | grep -q '\"line\": \"slow 20ms\"'"
+check "status --json carries the delay" bash -c "'$FAULTCTL' '$MNT/vda' status --json | grep -q '\"delay_ns\": 20000000'"
+check "status --json carries the stats" bash -c "'$FAULTCTL' '$MNT/vda' status --json | grep -q '\"failed_reads\": 1'"
+check "clear eio_read" fc "$MNT/vda" clear eio_read
+check "leaves slow" same "$(fc "$MNT/vda" status)" "slow 20ms"
+check "clear" fc "$MNT/vda" clear
+check "leaves nothing" same "$(fc "$MNT/vda" status)" ""
+
+check "a bad mode is named before sending" fails_with "faultctl: unknown command 'eio_raed' (expected eio_read, eio_write, slow or clear)" fc "$MNT/vda" inject eio_raed
+check "a bad duration is named" fails_with "faultctl: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)" fc "$MNT/vda" inject slow 5x
+check "clear of an unknown mode is named" fails_with "faultctl: clear: unknown mode 'fast'" fc "$MNT/vda" clear fast
+check "inject without a mode is refused" fails_with "inject needs a MODE" fc "$MNT/vda" inject
+check "a path that is not a disk is named" fails_with "faultctl: $WORK is not a faultfs disk (MOUNT/ID)" fc "$WORK" inject eio_read
+check "nothing was applied by the mistakes" same "$(cat "$MNT/vda/ctl")" ""
+
+check "attach" fc "$MNT" attach vdb "$WORK/b.img" size=512K
+check "list shows both disks" bash -c "'$FAULTCTL' '$MNT' list | grep -q '^vdb  *524288  *-  *$WORK/b.img'"
+check "list --json is the mount's JSON" same "$(fc "$MNT" list --json)" "$(cat "$MNT/ctl")"
+(cd "$WORK" && "$FAULTCTL" "$MNT" attach vdc b.img)
+check "attach takes a relative image path" grep -q "\"image\": \"$WORK/b.img\"" "$MNT/ctl"
+check "a missing image is named" fails_with "faultctl: attach: image '$WORK/nope.img': No such file or directory" fc "$MNT" attach vdd "$WORK/nope.img"
+check "a directory is named" fails_with "faultctl: attach: image '$WORK' is not a regular file" fc "$MNT" attach vdd "$WORK"
+check "an image inside the mount is named" fails_with "is inside the faultfs mount $MNT" fc "$MNT" attach vdd "$MNT/vda/image"
+check "a duplicate id is named" fails_with "faultctl: attach: disk 'vdb' is already attached" fc "$MNT" attach vdb "$WORK/b.img"
+check "a bad id is named" fails_with "faultctl: attach: bad disk ID 'a/b'" fc "$MNT" attach a/b "$WORK/b.img"
+check "a bad size is named" fails_with "faultctl: attach: bad size 'size=1Q'" fc "$MNT" attach vdd "$WORK/b.img" size=1Q
+check "detach" fc "$MNT" detach vdb
+check "detach of an unknown disk is named" fails_with "faultctl: detach: no disk 'vdb' is attached" fc "$MNT" detach vdb
+check "the listing is right" same "$(ls "$MNT")" "$(printf 'ctl\nvda\nvdc')"
+check "a path that is not a mount is named" fails_with "faultctl: $WORK is not a faultfs mount" fc "$WORK" list
+
+finish

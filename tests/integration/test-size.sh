@@ -1,0 +1,33 @@
+#!/bin/bash
+# The size is the backing file's live size: reads past the end return 0 bytes, writes fail.
+. "$(dirname "$0")/lib.sh"
+
+make_image a.img $((1 << 20)) random
+mount_faultfs --disk vda="$WORK/a.img"
+
+check "the image has the backing file's size" same "$(stat -c %s "$MNT/vda/image")" 1048576
+check "a read at the end returns 0 bytes" same \
+    "$(dd if="$MNT/vda/image" bs=4096 skip=256 count=1 iflag=direct status=none | wc -c)" 0
+check "a read far past the end returns 0 bytes" same \
+    "$(dd if="$MNT/vda/image" bs=4096 skip=100000 count=1 iflag=direct status=none | wc -c)" 0
+check "a read across the end is cut at the end" same \
+    "$(dd if="$MNT/vda/image" bs=512 skip=2047 count=4 status=none | wc -c)" 512
+check "a write at the end fails" fails_with "No space left on device" \
+    dd if=/dev/zero of="$MNT/vda/image" bs=4096 seek=256 count=1 oflag=direct conv=notrunc
+check "a write across the end fails" fails_with "No space left on device" \
+    dd if=/dev/zero of="$MNT/vda/image" bs=512 seek=2047 count=2 oflag=direct conv=notrunc
+check "the backing file did not grow" same "$(stat -c %s "$WORK/a.img")" 1048576
+check "an allocation past the end fails" fails_with "No space left on device" \
+    fallocate -o $((1 << 20)) -l 4096 "$MNT/vda/image"
+check "a discard past the end does not grow the file" fallocate -p -o $((1 << 20)) -l 65536 "$MNT/vda/image"
+check "the backing file still did not grow" same "$(stat -c %s "$WORK/a.img")" 1048576
+
+truncate -s 2M "$WORK/a.img"
+check "the size follows the backing file as it grows" same "$(stat -c %s "$MNT/vda/image")" 2097152
+check "the new space is readable" same \
+    "$(dd if="$MNT/vda/image" bs=4096 skip=300 count=1 iflag=direct status=none | wc -c)" 4096
+truncate -s 512K "$WORK/a.img"
+check "and as it shrinks" same "$(stat -c %s "$MNT/vda/image")" 524288
+check "an open descriptor sees the new end" same "$(wc -c <"$MNT/vda/image")" 524288
+
+finish
