@@ -7,7 +7,7 @@ check "--help prints the usage" bash -c "'$FAULTFS' --help | grep -q 'usage: fau
 check "--help lists the FUSE options" bash -c "'$FAULTFS' --help | grep -q -- '-o allow_other'"
 check "--version prints the version" bash -c "'$FAULTFS' --version | grep -qx 'faultfs [0-9.]*'"
 check "no mountpoint is an error" fails_with "no MOUNTPOINT given" "$FAULTFS" --disk vda="$WORK/a.img"
-check "a missing mountpoint is named" fails_with "bad mount point `$WORK/nowhere': No such file or directory" "$FAULTFS" -f "$WORK/nowhere"
+check "a missing mountpoint is named" fails_with "$WORK/nowhere': No such file or directory" "$FAULTFS" -f "$WORK/nowhere"
 check "--disk without = is refused" fails_with "--disk 'vda': expected ID=IMAGE[,size=BYTES]" "$FAULTFS" -f --disk vda "$MNT"
 check "--disk with a missing image is refused" fails_with "--disk 'vda=$WORK/nope.img': attach: image '$WORK/nope.img' does not exist (faultfs never creates images)" \
     "$FAULTFS" -f --disk vda="$WORK/nope.img" "$MNT"
