@@ -96,6 +96,8 @@ int delay_queue_start(struct delay_queue *q, size_t nworkers)
 
 void delay_queue_stop(struct delay_queue *q)
 {
+    if (!q->workers)
+        return; /* never started, or already stopped */
     pthread_mutex_lock(&q->lock);
     q->stopping = true;
     pthread_cond_broadcast(&q->wake);

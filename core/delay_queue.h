@@ -28,7 +28,7 @@ struct delay_queue {
 
 int delay_queue_start(struct delay_queue *q, size_t nworkers);
 
-/* Runs every job still queued at once, then stops the workers. */
+/* Runs every job still queued at once, then stops the workers. Safe to call twice. */
 void delay_queue_stop(struct delay_queue *q);
 
 /* Queues JOB to run DELAY_NS from now. The caller keeps JOB alive until it runs. */

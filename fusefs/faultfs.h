@@ -10,11 +10,16 @@
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 
+struct handle;
+
 struct faultfs {
     struct disk_registry disks;
     struct delay_queue delays; /* requests held back by a slow fault */
     struct fuse_session *session;
     char *mount_root; /* realpath of the mountpoint */
+    /* Open handles, freed at exit if the kernel never sent their release. */
+    pthread_mutex_t handles_lock; /* guards handles and every handle's prev/next */
+    struct handle *handles;
 };
 
 /*
@@ -56,6 +61,7 @@ struct handle {
     struct disk *disk; /* a reference; NULL for the root and the mount's ctl */
     char *text;        /* ctl/stats contents or a directory listing, taken at open */
     size_t text_len;
+    struct handle *prev, *next; /* in faultfs.handles */
 };
 
 static inline struct handle *handle_of(struct fuse_file_info *fi)
@@ -71,11 +77,17 @@ static inline struct faultfs *faultfs_of(fuse_req_t req)
 /* fs_ops.c */
 extern const struct fuse_lowlevel_ops faultfs_ops;
 
+/* Frees the handles still open when the session ends. */
+void faultfs_free_handles(struct faultfs *fs);
+
 /* image_io.c: the guest data path of ID/image. */
 void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off);
 void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off);
 void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length);
 void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync);
+
+/* reply_buffer.c: a buffer of at least SIZE bytes owned by the calling thread, or NULL. */
+char *reply_buffer_get(size_t size);
 
 /* ctl_file.c: MOUNT/ctl, ID/ctl and ID/stats. */
 int ctl_file_snapshot(struct faultfs *fs, struct handle *h);

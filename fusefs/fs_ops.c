@@ -258,12 +258,54 @@ static int listing_disk(struct disk *disk, struct listing *l)
     return rc;
 }
 
+static void handle_unpublish(fuse_req_t req, struct handle *h);
+
 static void handle_free(struct handle *h)
 {
     if (h->disk)
         disk_unref(h->disk);
     free(h->text);
     free(h);
+}
+
+/* Hands H to the kernel as FI's file handle and replies to the open. */
+static void handle_publish(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
+{
+    struct faultfs *fs = faultfs_of(req);
+    pthread_mutex_lock(&fs->handles_lock);
+    h->next = fs->handles;
+    if (fs->handles)
+        fs->handles->prev = h;
+    fs->handles = h;
+    pthread_mutex_unlock(&fs->handles_lock);
+    fi->fh = (uintptr_t)h;
+    if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted: no release follows */
+        handle_unpublish(req, h);
+}
+
+static void handle_unpublish(fuse_req_t req, struct handle *h)
+{
+    struct faultfs *fs = faultfs_of(req);
+    pthread_mutex_lock(&fs->handles_lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&fs->handles_lock);
+    handle_free(h);
+}
+
+void faultfs_free_handles(struct faultfs *fs)
+{
+    pthread_mutex_lock(&fs->handles_lock);
+    while (fs->handles) {
+        struct handle *h = fs->handles;
+        fs->handles = h->next;
+        handle_free(h);
+    }
+    pthread_mutex_unlock(&fs->handles_lock);
 }
 
 static void faultfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -292,8 +334,7 @@ static void faultfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
         handle_free(h);
         return (void)fuse_reply_err(req, -rc);
     }
-    fi->fh = (uintptr_t)h;
-    fuse_reply_open(req, fi);
+    handle_publish(req, h, fi);
 }
 
 static void reply_slice(fuse_req_t req, const struct handle *h, size_t size, off_t off)
@@ -301,7 +342,12 @@ static void reply_slice(fuse_req_t req, const struct handle *h, size_t size, off
     if (off < 0 || (size_t)off >= h->text_len)
         return (void)fuse_reply_buf(req, NULL, 0);
     size_t left = h->text_len - (size_t)off;
-    fuse_reply_buf(req, h->text + off, size < left ? size : left);
+    size_t n = size < left ? size : left;
+    char *copy = reply_buffer_get(n); /* see reply_buffer.c: H may be freed before writev returns */
+    if (!copy)
+        return (void)fuse_reply_err(req, ENOMEM);
+    memcpy(copy, h->text + off, n);
+    fuse_reply_buf(req, copy, n);
 }
 
 static void faultfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -314,7 +360,7 @@ static void faultfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 static void faultfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    handle_free(handle_of(fi));
+    handle_unpublish(req, handle_of(fi));
     fuse_reply_err(req, 0);
 }
 
@@ -350,14 +396,13 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
     /* Every guest request must reach us: the page cache would hide faults. */
     fi->direct_io = 1;
     fi->keep_cache = 0;
-    fi->fh = (uintptr_t)h;
-    fuse_reply_open(req, fi);
+    handle_publish(req, h, fi);
 }
 
 static void faultfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    handle_free(handle_of(fi));
+    handle_unpublish(req, handle_of(fi));
     fuse_reply_err(req, 0);
 }
 

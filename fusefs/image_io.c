@@ -18,52 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- per-thread read buffers: replies come from memory we already own ---- */
-
-struct io_buffer {
-    size_t capacity;
-    char *data;
-};
-
-static pthread_key_t io_buffer_key;
-static pthread_once_t io_buffer_once = PTHREAD_ONCE_INIT;
-
-static void io_buffer_free(void *p)
-{
-    struct io_buffer *b = p;
-    free(b->data);
-    free(b);
-}
-
-static void io_buffer_key_create(void)
-{
-    pthread_key_create(&io_buffer_key, io_buffer_free);
-}
-
-/* A buffer of at least SIZE bytes owned by the calling thread, or NULL. */
-static char *io_buffer_get(size_t size)
-{
-    pthread_once(&io_buffer_once, io_buffer_key_create);
-    struct io_buffer *b = pthread_getspecific(io_buffer_key);
-    if (!b) {
-        b = calloc(1, sizeof *b);
-        if (!b || pthread_setspecific(io_buffer_key, b) != 0) {
-            free(b);
-            return NULL;
-        }
-    }
-    if (b->capacity < size) {
-        void *grown;
-        /* Page-aligned so an O_DIRECT backing file could take it as is. */
-        if (posix_memalign(&grown, 4096, size) != 0)
-            return NULL;
-        free(b->data);
-        b->data = grown;
-        b->capacity = size;
-    }
-    return b->data;
-}
-
 /* ---- the I/O step of each request ---- */
 
 static struct fault_table *disk_fault_table(void *ctx, int *err)
@@ -142,7 +96,7 @@ static ssize_t image_finish(struct disk *disk, enum fault_dir dir, fault_io_fn f
 
 static void finish_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
 {
-    struct image_io io = {.disk = disk, .size = size, .off = off, .buf = io_buffer_get(size)};
+    struct image_io io = {.disk = disk, .size = size, .off = off, .buf = reply_buffer_get(size)};
     if (!io.buf) {
         atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
         fuse_reply_err(req, ENOMEM);

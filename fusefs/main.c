@@ -156,6 +156,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "faultfs: mountpoint '%s': %s\n", opts.mountpoint, strerror(errno));
         goto err_out2;
     }
+    pthread_mutex_init(&fs.handles_lock, NULL);
     if (disk_registry_init(&fs.disks, fs.mount_root) < 0)
         goto err_out2;
     for (size_t i = 0; i < ndisks; i++) {
@@ -177,14 +178,16 @@ int main(int argc, char **argv)
     /* Stopping on a signal is the normal way out of a foreground daemon. */
     int rc = run_session(fs.session, &opts);
     status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
+    /* Held requests are answered while the channel to the kernel is still open. */
+    delay_queue_stop(&fs.delays);
 
     fuse_session_unmount(fs.session);
 err_out6:
     fuse_remove_signal_handlers(fs.session);
 err_out5:
-    /* Held requests are answered before the session they belong to goes. */
     delay_queue_stop(&fs.delays);
     fuse_session_destroy(fs.session);
+    faultfs_free_handles(&fs);
     goto err_out3;
 err_out4:
     delay_queue_stop(&fs.delays);

@@ -21,6 +21,10 @@ FAULTFS_PID=
 mkdir -p "$MNT"
 
 cleanup() {
+    if [ "$failed" -gt 0 ] && [ -s "$WORK/faultfs.log" ]; then
+        echo "--- the daemon's log (last 40 lines):"
+        tail -n 40 "$WORK/faultfs.log"
+    fi
     if [ -n "$FAULTFS_PID" ]; then
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
         kill "$FAULTFS_PID" 2>/dev/null
