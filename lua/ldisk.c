@@ -1,0 +1,631 @@
+/*
+ * Disk: the seed's Disk API.
+ *
+ * A Disk names a disk of a VM. With a backing image it is also attached to
+ * the faultfs mount as MOUNT/<vm>.<id>; its faults live in that disk's ctl
+ * (where a shell, faultctl or the guest's I/O path meet them), and
+ * read_sectors / write_sectors go straight to the raw image yet honour the
+ * same fault table in the seed's order: sleep if slow, check, I/O, re-check.
+ * Without an image the Disk only models a size and keeps its faults locally.
+ *
+ * Uservalues: 1 = its VM, 2 = the Mount.
+ */
+#include "lfaultfs.h"
+
+#include "ctl_parse.h"
+#include "fault_pipeline.h"
+#include "sector_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Most sectors one read_sectors call returns (32 MiB). */
+#define LDISK_MAX_SECTORS 65536
+
+typedef struct LDisk {
+    bool detached;
+    bool faults_ready;             /* faults was initialized */
+    bool in_mount;                 /* MOUNT/<mount_id> was attached for it */
+    char id[DISK_ID_MAX + 1];      /* as the script named it */
+    char mount_id[DISK_ID_MAX + 1]; /* <vm>.<id> */
+    char *image;                   /* the backing image, or NULL */
+    int fd;                        /* the raw image for sector I/O, or -1 */
+    lua_Integer size;              /* the modelled size */
+    struct fault_table faults;     /* a view of ctl; the only table of an image-less disk */
+} LDisk;
+
+#define todisk(L) ((LDisk *)luaL_checkudata(L, 1, FAULTFS_DISK))
+
+static const char *const no_image = "no backing image — disk:with_image required";
+
+/* The Disk at 1, raising the seed's error once it is detached. */
+static LDisk *disk_live(lua_State *L, const char *what)
+{
+    LDisk *d = todisk(L);
+    if (d->detached)
+        luaL_error(L, "%s: disk is detached", what);
+    return d;
+}
+
+/* The Mount of the Disk at index DI (kept alive by that Disk's uservalue). */
+static LMount *disk_mount(lua_State *L, int di)
+{
+    lua_getiuservalue(L, di, 2);
+    LMount *m = lmount_check(L, -1);
+    lua_pop(L, 1);
+    return m;
+}
+
+static const char *errno_name(int err)
+{
+    const char *name = strerrorname_np(err);
+    return name ? name : "E?";
+}
+
+/* ---- the fault view: the disk's ctl, reloaded at every step ---- */
+
+struct fault_view {
+    LDisk *disk;
+    const LMount *mount;
+};
+
+/* Replaces the local table with what ctl says now (all or nothing). */
+static int disk_reload_faults(LDisk *d, const LMount *m)
+{
+    char rel[DISK_ID_MAX + 8];
+    snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
+    char *text = lmount_read(m, rel);
+    if (!text)
+        return -errno;
+    size_t len = strlen(text);
+    char *batch_text = malloc(len + sizeof "clear\n");
+    if (!batch_text) {
+        free(text);
+        return -ENOMEM;
+    }
+    memcpy(batch_text, "clear\n", 6);
+    memcpy(batch_text + 6, text, len + 1);
+    struct ctl_batch batch;
+    struct ctl_error err;
+    int rc = ctl_parse(CTL_SCOPE_DISK, batch_text, len + 6, &batch, &err);
+    if (rc == 0)
+        rc = ctl_batch_apply_faults(&batch, &d->faults);
+    ctl_batch_free(&batch);
+    free(batch_text);
+    free(text);
+    return rc;
+}
+
+static struct fault_table *view_table(void *ctx, int *err)
+{
+    struct fault_view *v = ctx;
+    int rc = disk_reload_faults(v->disk, v->mount);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    return &v->disk->faults;
+}
+
+/* ---- sector I/O ---- */
+
+struct sector_call {
+    LDisk *disk;
+    uint64_t sector;
+    char *buf;
+    size_t len;
+    uint64_t count; /* reads */
+};
+
+static int image_size(const LDisk *d, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(d->fd, &st) < 0)
+        return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static ssize_t do_read(void *ctx)
+{
+    struct sector_call *c = ctx;
+    uint64_t size;
+    int rc = image_size(c->disk, &size);
+    if (rc == 0)
+        rc = sector_io_read_sectors(c->disk->fd, size, c->sector, c->count, c->buf);
+    return rc < 0 ? rc : (ssize_t)c->len;
+}
+
+static ssize_t do_write(void *ctx)
+{
+    struct sector_call *c = ctx;
+    uint64_t size;
+    int rc = image_size(c->disk, &size);
+    if (rc == 0)
+        rc = sector_io_write_sectors(c->disk->fd, size, c->sector, c->buf, c->len);
+    return rc < 0 ? rc : (ssize_t)c->len;
+}
+
+/* Raises the error of a failed sector call, naming what failed and why. */
+static int sector_error(lua_State *L, const char *what, const LDisk *d, const struct sector_call *c,
+                        int rc)
+{
+    uint64_t size = 0;
+    if (rc == -ERANGE) {
+        image_size(d, &size);
+        return luaL_error(L, "%s: bytes %I..%I are past the end of disk '%s' (%I bytes, %I sectors)",
+                          what, (lua_Integer)(c->sector * SECTOR_SIZE),
+                          (lua_Integer)(c->sector * SECTOR_SIZE + c->len - 1), d->id,
+                          (lua_Integer)size, (lua_Integer)(size / SECTOR_SIZE));
+    }
+    if (rc == -EIO)
+        return luaL_error(L, "%s: EIO (Input/output error) at sector %I of disk '%s'", what,
+                          (lua_Integer)c->sector, d->id);
+    return luaL_error(L, "%s: %s (%s) on disk '%s'", what, errno_name(-rc), strerror(-rc), d->id);
+}
+
+static lua_Integer check_sector_arg(lua_State *L, int arg, const char *what, const char *name)
+{
+    if (!lua_isinteger(L, arg)) {
+        if (lua_type(L, arg) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be a whole number of sectors (got %s)", what, name,
+                       lua_tostring(L, arg));
+        luaL_error(L, "%s: %s must be an integer (got %s)", what, name, luaL_typename(L, arg));
+    }
+    lua_Integer v = lua_tointeger(L, arg);
+    if (v < 0)
+        luaL_error(L, "%s: %s must not be negative (got %I)", what, name, v);
+    return v;
+}
+
+/* disk:read_sectors(offset, count) -> string of count * 512 bytes */
+static int disk_read_sectors(lua_State *L)
+{
+    LDisk *d = disk_live(L, "read_sectors");
+    lua_Integer off = check_sector_arg(L, 2, "read_sectors", "offset");
+    lua_Integer count = check_sector_arg(L, 3, "read_sectors", "count");
+    if (count < 1 || count > LDISK_MAX_SECTORS)
+        return luaL_error(L, "read_sectors: count must be between 1 and %d sectors (got %I)",
+                          LDISK_MAX_SECTORS, count);
+    if (!d->image)
+        return luaL_error(L, "read_sectors: %s", no_image);
+
+    struct fault_view view = {.disk = d, .mount = disk_mount(L, 1)};
+    const struct fault_source src = {.table = view_table, .ctx = &view};
+    luaL_Buffer b;
+    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .count = (uint64_t)count,
+                            .len = (size_t)count * SECTOR_SIZE};
+    c.buf = luaL_buffinitsize(L, &b, c.len);
+    const struct fault_request rq = {
+        .dir = FAULT_READ, .offset = c.sector * SECTOR_SIZE, .length = c.len};
+    ssize_t rc = fault_pipeline_run(&src, &rq, do_read, &c);
+    if (rc < 0)
+        return sector_error(L, "read_sectors", d, &c, (int)rc);
+    luaL_pushresultsize(&b, c.len);
+    return 1;
+}
+
+/* disk:write_sectors(offset, data): writes exactly #data bytes at offset * 512 */
+static int disk_write_sectors(lua_State *L)
+{
+    LDisk *d = disk_live(L, "write_sectors");
+    lua_Integer off = check_sector_arg(L, 2, "write_sectors", "offset");
+    if (lua_type(L, 3) != LUA_TSTRING)
+        return luaL_error(L, "write_sectors: data must be a string (got %s)", luaL_typename(L, 3));
+    size_t len;
+    const char *data = lua_tolstring(L, 3, &len);
+    if (!d->image)
+        return luaL_error(L, "write_sectors: %s", no_image);
+
+    struct fault_view view = {.disk = d, .mount = disk_mount(L, 1)};
+    const struct fault_source src = {.table = view_table, .ctx = &view};
+    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .buf = (char *)data, .len = len};
+    const struct fault_request rq = {
+        .dir = FAULT_WRITE, .offset = c.sector * SECTOR_SIZE, .length = len};
+    ssize_t rc = fault_pipeline_run(&src, &rq, do_write, &c);
+    if (rc < 0)
+        return sector_error(L, "write_sectors", d, &c, (int)rc);
+    return 0;
+}
+
+/* ---- faults ---- */
+
+/* Sends TEXT (one batch for the disk's ctl), or applies it locally without an image. */
+static int disk_send(lua_State *L, LDisk *d, const char *what, const char *text)
+{
+    struct ctl_batch batch;
+    struct ctl_error err;
+    int rc = ctl_parse(CTL_SCOPE_DISK, text, strlen(text), &batch, &err);
+    if (rc == 0 && !d->in_mount)
+        rc = ctl_batch_apply_faults(&batch, &d->faults);
+    ctl_batch_free(&batch);
+    if (rc == -EINVAL)
+        return luaL_error(L, "%s: %s", what, err.text);
+    if (rc < 0)
+        return luaL_error(L, "%s: %s", what, strerror(-rc));
+    if (d->in_mount) {
+        char rel[DISK_ID_MAX + 8];
+        snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
+        rc = lmount_write(disk_mount(L, 1), rel, text);
+        if (rc < 0)
+            return luaL_error(L, "%s: writing %s/%s: %s", what, disk_mount(L, 1)->dir, rel,
+                              strerror(-rc));
+    }
+    return 0;
+}
+
+static bool word_ok(const char *s)
+{
+    return *s && strcspn(s, " \t\r\n#") == strlen(s);
+}
+
+/* disk:fault_inject(mode [, duration]) */
+static int disk_fault_inject(lua_State *L)
+{
+    LDisk *d = disk_live(L, "fault_inject");
+    const char *mode = luaL_checkstring(L, 2);
+    const char *duration = luaL_optstring(L, 3, NULL);
+    char line[256];
+    if (!word_ok(mode) || !fault_mode_find(mode, strlen(mode)))
+        return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write or slow)",
+                          mode);
+    if (duration && !word_ok(duration))
+        return luaL_error(L, "fault_inject: bad duration '%s'", duration);
+    snprintf(line, sizeof line, "%s%s%s\n", mode, duration ? " " : "", duration ? duration : "");
+    return disk_send(L, d, "fault_inject", line);
+}
+
+/* disk:clear_faults([mode]) */
+static int disk_clear_faults(lua_State *L)
+{
+    LDisk *d = disk_live(L, "clear_faults");
+    const char *mode = luaL_optstring(L, 2, NULL);
+    char line[128];
+    if (mode && !word_ok(mode))
+        return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write or slow)",
+                          mode);
+    snprintf(line, sizeof line, "clear%s%s\n", mode ? " " : "", mode ? mode : "");
+    return disk_send(L, d, "clear_faults", line);
+}
+
+/* disk:active_faults() -> {"eio_read", "slow"}: the active modes, sorted */
+static int disk_active_faults(lua_State *L)
+{
+    LDisk *d = disk_live(L, "active_faults");
+    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
+    if (d->in_mount) {
+        int rc = disk_reload_faults(d, disk_mount(L, 1));
+        if (rc < 0)
+            return luaL_error(L, "active_faults: reading %s/ctl: %s", d->mount_id, strerror(-rc));
+    }
+    size_t n = fault_table_snapshot(&d->faults, rules, FAULT_TABLE_MAX_RULES);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, rules[i].mode->name);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* ---- life cycle ---- */
+
+/* Checks IMAGE as attach_disk and with_image take it; raises with WHAT on error. */
+static void check_image(lua_State *L, const char *what, const char *image, const LMount *m)
+{
+    struct stat st;
+    char real[PATH_MAX];
+    if (stat(image, &st) < 0) {
+        if (errno == ENOENT)
+            luaL_error(L, "%s: image '%s' does not exist (Provium does not auto-create; create it first)",
+                       what, image);
+        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode))
+        luaL_error(L, "%s: image '%s' is not a regular file", what, image);
+    size_t n = strlen(m->dir);
+    if (realpath(image, real) && strncmp(real, m->dir, n) == 0 && real[n] == '/')
+        luaL_error(L, "%s: image '%s' is inside the faultfs mount %s (it would deadlock)", what,
+                   image, m->dir);
+}
+
+/* Opens IMAGE and attaches it to the mount; DI is the Disk's index. */
+static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, const char *image)
+{
+    LMount *m = disk_mount(L, di);
+    char real[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
+    check_image(L, what, image, m);
+    if (!realpath(image, real))
+        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno));
+    if (strcspn(real, " \t\n") != strlen(real))
+        luaL_error(L, "%s: image '%s': paths with blanks are not supported", what, real);
+    int fd = open(real, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        luaL_error(L, "%s: cannot open image '%s' read-write: %s", what, real, strerror(errno));
+    snprintf(line, sizeof line, "attach %s %s\n", d->mount_id, real);
+    int rc = lmount_write(m, "ctl", line);
+    if (rc < 0) {
+        close(fd);
+        if (rc == -EEXIST)
+            luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
+        luaL_error(L, "%s: attaching '%s' to %s: %s", what, real, m->dir, strerror(-rc));
+    }
+    d->image = strdup(real);
+    d->fd = fd;
+    d->in_mount = true;
+}
+
+/* Detaches from the mount and closes the image; safe to call twice. DI: the Disk's index. */
+static void disk_release(lua_State *L, int di, LDisk *d)
+{
+    if (d->in_mount) {
+        char line[DISK_ID_MAX + 16];
+        lua_getiuservalue(L, di, 2);
+        LMount *m = luaL_testudata(L, -1, FAULTFS_MOUNT);
+        if (m && m->dir) {
+            snprintf(line, sizeof line, "detach %s\n", d->mount_id);
+            lmount_write(m, "ctl", line); /* best effort: the mount may already be gone */
+        }
+        lua_pop(L, 1);
+        d->in_mount = false;
+    }
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    d->detached = true;
+}
+
+/* disk:detach(): unplug from the running VM (best effort), detach, mark detached */
+static int disk_detach(lua_State *L)
+{
+    LDisk *d = disk_live(L, "detach");
+    lua_getiuservalue(L, 1, 1);
+    lvm_unplug_disk(L, lua_gettop(L), d->mount_id);
+    /* Forget the id in the VM so it can be attached again. */
+    lua_getiuservalue(L, -1, 2);
+    lua_pushnil(L);
+    lua_setfield(L, -2, d->id);
+    lua_pop(L, 2);
+    disk_release(L, 1, d);
+    return 0;
+}
+
+/* __gc and __close: safe to call twice. */
+static int disk_gc(lua_State *L)
+{
+    LDisk *d = todisk(L);
+    if (!d->detached)
+        disk_release(L, 1, d);
+    free(d->image);
+    d->image = NULL;
+    if (d->faults_ready) {
+        fault_table_destroy(&d->faults);
+        d->faults_ready = false;
+    }
+    return 0;
+}
+
+/* disk:with_image(path) -> disk: gives an image-less disk its backing file */
+static int disk_with_image(lua_State *L)
+{
+    LDisk *d = disk_live(L, "with_image");
+    const char *image = luaL_checkstring(L, 2);
+    if (d->image)
+        return luaL_error(L, "with_image: disk '%s' already has image '%s'", d->id, d->image);
+    disk_set_image(L, 1, d, "with_image", image);
+    /* Faults set while it had no image carry over to the mount's table. */
+    char text[FAULT_TABLE_MAX_RULES * FAULT_RULE_TEXT_MAX];
+    if (fault_table_render(&d->faults, text, sizeof text) > 0)
+        disk_send(L, d, "with_image", text);
+    lua_getiuservalue(L, 1, 1);
+    if (lvm_plug_disk(L, lua_gettop(L), d->mount_id) < 0)
+        return lua_error(L);
+    lua_pop(L, 1);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int disk_is_detached(lua_State *L)
+{
+    lua_pushboolean(L, todisk(L)->detached);
+    return 1;
+}
+
+/* disk:size(): the image's live size when it has one, else the modelled size */
+static int disk_size_method(lua_State *L)
+{
+    LDisk *d = disk_live(L, "size");
+    uint64_t size;
+    if (!d->image) {
+        lua_pushinteger(L, d->size);
+        return 1;
+    }
+    int rc = image_size(d, &size);
+    if (rc < 0)
+        return luaL_error(L, "size: %s", strerror(-rc));
+    lua_pushinteger(L, (lua_Integer)size);
+    return 1;
+}
+
+static int disk_id_method(lua_State *L)
+{
+    lua_pushstring(L, todisk(L)->id);
+    return 1;
+}
+
+static int disk_image(lua_State *L)
+{
+    LDisk *d = todisk(L);
+    if (d->image)
+        lua_pushstring(L, d->image);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* disk:path([file]): MOUNT/<vm>.<id>[/file], where a shell or QEMU reaches the disk */
+static int disk_path(lua_State *L)
+{
+    LDisk *d = disk_live(L, "path");
+    const char *file = luaL_optstring(L, 2, NULL);
+    if (!d->in_mount)
+        return luaL_error(L, "path: %s", no_image);
+    LMount *m = disk_mount(L, 1);
+    if (file)
+        lua_pushfstring(L, "%s/%s/%s", m->dir, d->mount_id, file);
+    else
+        lua_pushfstring(L, "%s/%s", m->dir, d->mount_id);
+    return 1;
+}
+
+static int disk_tostring(lua_State *L)
+{
+    LDisk *d = todisk(L);
+    if (d->detached)
+        lua_pushfstring(L, "disk %s (detached)", d->id);
+    else
+        lua_pushfstring(L, "disk %s (%s)", d->id, d->image ? d->image : "no image");
+    return 1;
+}
+
+/* ---- attach_disk ---- */
+
+static void opt_field(lua_State *L, int opts, const char *key)
+{
+    lua_getfield(L, opts, key);
+}
+
+int ldisk_attach(lua_State *L, int vm_index, int opts_index)
+{
+    const char *vm_name = lvm_name(lvm_check(L, vm_index));
+    char id[DISK_ID_MAX + 1];
+    const char *why;
+
+    if (!lua_isnoneornil(L, opts_index)) {
+        luaL_checktype(L, opts_index, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, opts_index)) {
+            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image"))
+                return luaL_error(L, "attach_disk: unknown option '%s' (expected id, size, image)",
+                                  key);
+            lua_pop(L, 1);
+        }
+    }
+    int opts = lua_istable(L, opts_index) ? opts_index : 0;
+
+    if (opts)
+        opt_field(L, opts, "id");
+    else
+        lua_pushnil(L);
+    if (lua_isnil(L, -1))
+        snprintf(id, sizeof id, "attached-%s", vm_name);
+    else if (lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "attach_disk: id must be a string (got %s)", luaL_typename(L, -1));
+    else if (disk_id_check(lua_tostring(L, -1), lua_rawlen(L, -1), &why) < 0)
+        return luaL_error(L, "attach_disk: bad disk id '%s': %s", lua_tostring(L, -1), why);
+    else
+        snprintf(id, sizeof id, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+
+    lua_Integer size = LDISK_DEFAULT_SIZE;
+    if (opts) {
+        opt_field(L, opts, "size");
+        if (!lua_isnil(L, -1)) {
+            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
+                return luaL_error(L, "attach_disk: size must be a positive whole number of bytes (got %s)",
+                                  luaL_tolstring(L, -1, NULL));
+            size = lua_tointeger(L, -1);
+        }
+        lua_pop(L, 1);
+    }
+    const char *image = NULL;
+    if (opts) {
+        opt_field(L, opts, "image");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "attach_disk: image must be a path string (got %s)",
+                              luaL_typename(L, -1));
+        image = lua_tostring(L, -1); /* stays on the stack */
+    }
+
+    /* One id per VM. */
+    lua_getiuservalue(L, vm_index, 2);
+    int disks = lua_gettop(L);
+    if (lua_getfield(L, disks, id) != LUA_TNIL)
+        return luaL_error(L, "attach_disk: vm '%s' already has a disk '%s'", vm_name, id);
+    lua_pop(L, 1);
+
+    /* Closed (detached, no fd) first: a failure below leaves a harmless object. */
+    LDisk *d = lua_newuserdatauv(L, sizeof *d, 2);
+    memset(d, 0, sizeof *d);
+    d->fd = -1;
+    d->detached = true;
+    luaL_setmetatable(L, FAULTFS_DISK);
+    int self = lua_gettop(L);
+    lua_pushvalue(L, vm_index);
+    lua_setiuservalue(L, self, 1);
+    lua_getiuservalue(L, vm_index, 1); /* the VM's mount */
+    lua_setiuservalue(L, self, 2);
+    if (fault_table_init(&d->faults) < 0)
+        return luaL_error(L, "attach_disk: out of memory");
+    d->faults_ready = true;
+    snprintf(d->id, sizeof d->id, "%s", id);
+    if ((size_t)snprintf(d->mount_id, sizeof d->mount_id, "%s.%s", vm_name, id) >=
+        sizeof d->mount_id)
+        return luaL_error(L, "attach_disk: vm name and disk id '%s.%s' exceed %d characters",
+                          vm_name, id, DISK_ID_MAX);
+    d->size = size;
+    d->detached = false;
+    if (image)
+        disk_set_image(L, self, d, "attach_disk", image);
+
+    lua_pushvalue(L, self);
+    lua_setfield(L, disks, id);
+    if (d->in_mount && lvm_plug_disk(L, vm_index, d->mount_id) < 0) {
+        lua_pushnil(L);
+        lua_setfield(L, disks, id);
+        disk_release(L, self, d);
+        return lua_error(L); /* lvm_plug_disk left the message */
+    }
+    lua_pushvalue(L, self);
+    return 1;
+}
+
+static const luaL_Reg disk_methods[] = {
+    {"read_sectors", disk_read_sectors},
+    {"write_sectors", disk_write_sectors},
+    {"fault_inject", disk_fault_inject},
+    {"clear_faults", disk_clear_faults},
+    {"active_faults", disk_active_faults},
+    {"detach", disk_detach},
+    {"is_detached", disk_is_detached},
+    {"size", disk_size_method},
+    {"with_image", disk_with_image},
+    {"id", disk_id_method},
+    {"image", disk_image},
+    {"path", disk_path},
+    {NULL, NULL},
+};
+
+static const luaL_Reg disk_metamethods[] = {
+    {"__gc", disk_gc},
+    {"__close", disk_gc},
+    {"__tostring", disk_tostring},
+    {"__index", NULL},
+    {NULL, NULL},
+};
+
+void ldisk_open(lua_State *L)
+{
+    luaL_newmetatable(L, FAULTFS_DISK);
+    luaL_setfuncs(L, disk_metamethods, 0);
+    luaL_newlibtable(L, disk_methods);
+    luaL_setfuncs(L, disk_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,231 @@
+-- The provium runner: runs test scripts written as in the Provium docs.
+--   provium [--junit FILE] [--filter PATTERN] [--list] [--mount DIR]
+--           [--guest-alias NAME=GUEST]... SCRIPT.lua...
+-- Each script gets the globals `provium` and `test(name, fn)`, its own faultfs
+-- mount (unless --mount names one), and its VMs and mount torn down at the end,
+-- whatever happens. Prints a line per test and "N passed, N failed".
+local faultfs = require "faultfs"
+local args, interrupted = ...
+
+local usage = [[
+usage: provium [options] SCRIPT.lua...
+
+Runs the test(name, fn) blocks of each script and prints one line per test,
+then "N passed, N failed". Exits 1 if any test failed.
+
+  --filter PATTERN         run only tests whose name matches the Lua PATTERN
+  --list                   list the tests (the scripts' top level still runs)
+  --junit FILE             also write a JUnit XML report to FILE
+  --mount DIR              use the faultfs mount at DIR instead of starting one
+  --guest-alias NAME=GUEST run scripts that ask for guest NAME on GUEST (e.g. peios=pebble)
+  -h, --help               print this help
+  -V, --version            print the version
+]]
+
+local opts = {scripts = {}}
+local i = 1
+local function value(flag)
+  i = i + 1
+  if args[i] == nil then
+    io.stderr:write("provium: " .. flag .. " needs a value\n")
+    os.exit(2)
+  end
+  return args[i]
+end
+while i <= #args do
+  local a = args[i]
+  if a == "-h" or a == "--help" then
+    io.write(usage)
+    return 0
+  elseif a == "-V" or a == "--version" then
+    print("provium " .. faultfs.version)
+    return 0
+  elseif a == "--filter" then
+    opts.filter = value(a)
+    if not pcall(string.find, "", opts.filter) then
+      io.stderr:write("provium: --filter: bad Lua pattern '" .. opts.filter .. "'\n")
+      return 2
+    end
+  elseif a == "--list" then
+    opts.list = true
+  elseif a == "--junit" then
+    opts.junit = value(a)
+  elseif a == "--mount" then
+    opts.mount = value(a)
+  elseif a == "--guest-alias" then
+    local alias = value(a)
+    local name, guest = alias:match("^([^=]+)=([^=]+)$")
+    if not name then
+      io.stderr:write("provium: --guest-alias: expected NAME=GUEST, got '" .. alias .. "'\n")
+      return 2
+    end
+    faultfs.alias_guest(name, guest)
+  elseif a:sub(1, 1) == "-" then
+    io.stderr:write("provium: unknown option '" .. a .. "' (see provium --help)\n")
+    return 2
+  else
+    opts.scripts[#opts.scripts + 1] = a
+  end
+  i = i + 1
+end
+if #opts.scripts == 0 then
+  io.stderr:write(usage)
+  return 2
+end
+
+-- ---- assertions ----
+
+local Failure = {}
+Failure.__index = Failure
+Failure.__tostring = function(f) return f.message end
+
+local T = {}
+T.__index = T
+
+-- t:assert(cond [, msg]): fails the test (and stops it) when cond is false or nil.
+function T:assert(cond, msg)
+  if cond then return cond end
+  local info = debug.getinfo(2, "Sl")
+  local where = info and (info.short_src .. ":" .. (info.currentline or "?")) or "?"
+  error(setmetatable({message = msg ~= nil and tostring(msg) or "assertion failed", where = where}, Failure), 2)
+end
+
+local function describe(err)
+  if getmetatable(err) == Failure then
+    return err.message .. " (at " .. err.where .. ")"
+  end
+  return tostring(err)
+end
+
+local function on_error(err)
+  if getmetatable(err) == Failure then return err end
+  -- A runtime error: its message already names file:line; keep the first frames.
+  local tb = debug.traceback(tostring(err), 2)
+  return {message = tb:gsub("\n\t%[C%]: in %?", "")}
+end
+
+-- ---- running ----
+
+local totals = {passed = 0, failed = 0}
+local suites = {}
+
+local function now() return faultfs.monotonic() end
+
+local function report(suite, name, ok, message, seconds)
+  suite.cases[#suite.cases + 1] = {name = name, ok = ok, message = message, time = seconds}
+  if ok then
+    totals.passed = totals.passed + 1
+    print(string.format("ok - %s (%d ms)", name, math.floor(seconds * 1000 + 0.5)))
+  else
+    totals.failed = totals.failed + 1
+    suite.failures = suite.failures + 1
+    local first, rest = message:match("^([^\n]*)\n?(.*)$")
+    print(string.format("not ok - %s: %s", name, first))
+    if rest ~= "" then
+      print((rest:gsub("[^\n]+", "    %0")))
+    end
+  end
+  io.stdout:flush()
+end
+
+local function run_script(path)
+  local suite = {name = path, cases = {}, failures = 0}
+  suites[#suites + 1] = suite
+  print("# " .. path)
+
+  local ok, mount = pcall(faultfs.mount, opts.mount)
+  if not ok then
+    report(suite, path .. " (set-up)", false, "cannot start faultfs: " .. tostring(mount), 0)
+    return
+  end
+  local provium = faultfs.provium(mount)
+  local vms = {}
+  local vm_of = provium.vm
+  provium.vm = function(self, ...)
+    local vm = vm_of(self, ...)
+    vms[#vms + 1] = vm
+    return vm
+  end
+
+  local tests = {}
+  _G.provium = provium
+  _G.test = function(name, fn)
+    if type(name) ~= "string" or type(fn) ~= "function" then
+      error("test(name, fn): expected a string and a function", 2)
+    end
+    tests[#tests + 1] = {name = name, fn = fn}
+  end
+
+  local chunk, load_err = loadfile(path)
+  local started = now()
+  local top_ok, top_err = false, load_err
+  if chunk then
+    top_ok, top_err = xpcall(chunk, on_error)
+  end
+  if not top_ok then
+    report(suite, path .. " (top level)", false, describe(top_err), now() - started)
+  elseif opts.list then
+    for _, t in ipairs(tests) do
+      if not opts.filter or t.name:find(opts.filter) then print(path .. ": " .. t.name) end
+    end
+  else
+    for _, t in ipairs(tests) do
+      if not opts.filter or t.name:find(opts.filter) then
+        local ctx = setmetatable({name = t.name}, T)
+        local t0 = now()
+        local test_ok, err = xpcall(t.fn, on_error, ctx)
+        if interrupted() then break end
+        report(suite, t.name, test_ok, test_ok and "" or describe(err), now() - t0)
+      end
+    end
+  end
+
+  -- Tear down whatever the script made, also after an error or an interrupt.
+  for k = #vms, 1, -1 do pcall(vms[k].shutdown, vms[k]) end
+  _G.provium, _G.test = nil, nil
+  mount:close()
+end
+
+local function xml(s)
+  return (tostring(s):gsub("[&<>\"]", {["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;"})
+    :gsub("[%z\1-\8\11\12\14-\31]", "?"))
+end
+
+local function write_junit(file)
+  local out = assert(io.open(file, "w"))
+  out:write('<?xml version="1.0" encoding="UTF-8"?>\n')
+  out:write(string.format('<testsuites tests="%d" failures="%d">\n', totals.passed + totals.failed, totals.failed))
+  for _, s in ipairs(suites) do
+    local time = 0
+    for _, c in ipairs(s.cases) do time = time + c.time end
+    out:write(string.format('  <testsuite name="%s" tests="%d" failures="%d" time="%.3f">\n',
+      xml(s.name), #s.cases, s.failures, time))
+    for _, c in ipairs(s.cases) do
+      out:write(string.format('    <testcase classname="%s" name="%s" time="%.3f"', xml(s.name), xml(c.name), c.time))
+      if c.ok then
+        out:write("/>\n")
+      else
+        out:write(string.format('>\n      <failure message="%s">%s</failure>\n    </testcase>\n',
+          xml(c.message:match("^[^\n]*")), xml(c.message)))
+      end
+    end
+    out:write("  </testsuite>\n")
+  end
+  out:write("</testsuites>\n")
+  out:close()
+end
+
+for _, path in ipairs(opts.scripts) do
+  run_script(path)
+  if interrupted() then break end
+end
+
+if opts.junit then write_junit(opts.junit) end
+if not opts.list then
+  print(string.format("%d passed, %d failed", totals.passed, totals.failed))
+end
+if interrupted() then
+  io.stderr:write("provium: interrupted; VMs and mounts were torn down\n")
+  return 130
+end
+return totals.failed == 0 and 0 or 1
