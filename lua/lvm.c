@@ -112,6 +112,30 @@ static int vm_boot(lua_State *L)
                       vm->name, vm->guest);
 }
 
+/* vm:shutdown(): stops the machine and detaches every disk; safe to call twice */
+static int vm_shutdown(lua_State *L)
+{
+    LVM *vm = tovm(L);
+    vm->running = false;
+    lua_getiuservalue(L, 1, 2);
+    int disks = lua_gettop(L);
+    /* Collect first: detaching removes entries from the table being walked. */
+    lua_newtable(L);
+    int list = lua_gettop(L);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, disks)) {
+        lua_rawseti(L, list, ++n);
+    }
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, list, i);
+        lua_getfield(L, -1, "detach");
+        lua_insert(L, -2);
+        lua_pcall(L, 1, 0, 0) == LUA_OK ? (void)0 : lua_pop(L, 1);
+    }
+    return 0;
+}
+
 static int vm_tostring(lua_State *L)
 {
     LVM *vm = tovm(L);
@@ -125,6 +149,7 @@ static const luaL_Reg vm_methods[] = {
     {"disks", vm_disks},
     {"name", vm_name_method},
     {"boot", vm_boot},
+    {"shutdown", vm_shutdown},
     {NULL, NULL},
 };
 

@@ -85,15 +85,26 @@ T.__index = T
 -- t:assert(cond [, msg]): fails the test (and stops it) when cond is false or nil.
 function T:assert(cond, msg)
   if cond then return cond end
-  local info = debug.getinfo(2, "Sl")
-  local where = info and (info.short_src .. ":" .. (info.currentline or "?")) or "?"
-  error(setmetatable({message = msg ~= nil and tostring(msg) or "assertion failed", where = where}, Failure), 2)
+  -- Name the line of the test script, even when a helper module made the call.
+  local where
+  for level = 2, 20 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    local here = info.short_src .. ":" .. (info.currentline or "?")
+    where = where or here
+    if info.source == "@" .. self.script then
+      where = here
+      break
+    end
+  end
+  error(setmetatable({message = msg ~= nil and tostring(msg) or "assertion failed", where = where or "?"}, Failure), 2)
 end
 
 local function describe(err)
   if getmetatable(err) == Failure then
     return err.message .. " (at " .. err.where .. ")"
   end
+  if type(err) == "table" and err.message then return err.message end
   return tostring(err)
 end
 
@@ -156,6 +167,9 @@ local function run_script(path)
     tests[#tests + 1] = {name = name, fn = fn}
   end
 
+  -- A script may require modules that sit beside it.
+  local saved_path = package.path
+  package.path = (path:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. saved_path
   local chunk, load_err = loadfile(path)
   local started = now()
   local top_ok, top_err = false, load_err
@@ -171,7 +185,7 @@ local function run_script(path)
   else
     for _, t in ipairs(tests) do
       if not opts.filter or t.name:find(opts.filter) then
-        local ctx = setmetatable({name = t.name}, T)
+        local ctx = setmetatable({name = t.name, script = path}, T)
         local t0 = now()
         local test_ok, err = xpcall(t.fn, on_error, ctx)
         if interrupted() then break end
@@ -183,6 +197,7 @@ local function run_script(path)
   -- Tear down whatever the script made, also after an error or an interrupt.
   for k = #vms, 1, -1 do pcall(vms[k].shutdown, vms[k]) end
   _G.provium, _G.test = nil, nil
+  package.path = saved_path
   mount:close()
 end
 

@@ -1,0 +1,99 @@
+#!/bin/bash
+# The provium runner: one line per test, the summary, exit codes, options, teardown.
+. "$(dirname "$0")/lib.sh"
+PROVIUM=${PROVIUM:-provium}
+
+cat >"$WORK/mixed.lua" <<'LUA'
+local img = os.getenv("IMG")
+local vm = provium:vm("v", "pebble")
+local disk = vm:attach_disk({id = "vda", image = img})
+test("passes", function(t) t:assert(#disk:read_sectors(0, 1) == 512) end)
+test("fails with a message", function(t)
+  t:assert(false, "the message")
+end)
+test("raises an error", function(t) error("boom") end)
+test("another pass", function(t) t:assert(true) end)
+LUA
+make_image img $((1 << 20))
+export IMG=$WORK/img
+
+out=$("$PROVIUM" "$WORK/mixed.lua" 2>&1)
+status=$?
+check "a failing test makes the exit status 1" same "$status" 1
+check "the summary line counts both" same "$(tail -1 <<<"$out")" "2 passed, 2 failed"
+check "each passing test has its line" grep -q "^ok - passes (" <<<"$out"
+check "a failed assert names its message and line" grep -q "^not ok - fails with a message: the message (at $WORK/mixed.lua:6)" <<<"$out"
+check "a runtime error names its place" grep -q "^not ok - raises an error: $WORK/mixed.lua:8: boom" <<<"$out"
+check "the script's mount is gone afterwards" bash -c "! grep -q ' /tmp/provium-' /proc/mounts"
+
+out=$("$PROVIUM" --filter '^pass' "$WORK/mixed.lua" 2>&1)
+check "--filter runs only the matching tests" same "$(tail -1 <<<"$out")" "1 passed, 0 failed"
+check "--filter with a bad pattern is refused" fails_with "provium: --filter: bad Lua pattern '[x'" "$PROVIUM" --filter '[x' "$WORK/mixed.lua"
+
+out=$("$PROVIUM" --list "$WORK/mixed.lua" 2>&1)
+check "--list lists every test" same "$(grep -c "^$WORK/mixed.lua: " <<<"$out")" 4
+check "--list runs none" bash -c "! grep -q '^ok' <<<'$out'"
+
+"$PROVIUM" --junit "$WORK/report.xml" "$WORK/mixed.lua" >/dev/null 2>&1
+check "--junit writes a report" grep -q '<testsuites tests="4" failures="2">' "$WORK/report.xml"
+check "with a testcase per test" same "$(grep -c '<testcase ' "$WORK/report.xml")" 4
+check "and the failure message" grep -q '<failure message="the message (at ' "$WORK/report.xml"
+
+cat >"$WORK/green.lua" <<'LUA'
+test("one", function(t) t:assert(1 + 1 == 2) end)
+LUA
+check "an all-green run exits 0" "$PROVIUM" "$WORK/green.lua"
+check "--help prints the usage" bash -c "'$PROVIUM' --help | grep -q 'usage: provium \[options\] SCRIPT.lua...'"
+check "--version prints the version" bash -c "'$PROVIUM' --version | grep -qx 'provium [0-9.]*'"
+check "an unknown option is refused" fails_with "provium: unknown option '--frob'" "$PROVIUM" --frob "$WORK/green.lua"
+check "no script is a usage error" fails_with "usage: provium" "$PROVIUM"
+
+echo 'test("x", function(t) end' >"$WORK/broken.lua"
+out=$("$PROVIUM" "$WORK/broken.lua" 2>&1)
+check "a script that does not load is a failure" grep -q "^not ok - $WORK/broken.lua (top level): .*broken.lua:[0-9]*: ')' expected" <<<"$out"
+echo 'error("set-up failed")' >"$WORK/toplevel.lua"
+out=$("$PROVIUM" "$WORK/toplevel.lua" 2>&1)
+check "an error at the top level is a failure" grep -q "^not ok - $WORK/toplevel.lua (top level): $WORK/toplevel.lua:1: set-up failed" <<<"$out"
+check "and counted" same "$(tail -1 <<<"$out")" "0 passed, 1 failed"
+
+cat >"$WORK/alias.lua" <<'LUA'
+test("a script for peios", function(t) t:assert(provium:vm("v", "peios")) end)
+LUA
+check "an unknown guest fails the test" fails_with "" "$PROVIUM" "$WORK/alias.lua"
+check "--guest-alias peios=pebble runs it unchanged" "$PROVIUM" --guest-alias peios=pebble "$WORK/alias.lua"
+check "a bad --guest-alias is refused" fails_with "expected NAME=GUEST, got 'peios'" "$PROVIUM" --guest-alias peios "$WORK/alias.lua"
+
+# --mount: use an existing mount, and leave it mounted.
+mount_faultfs
+cat >"$WORK/existing.lua" <<'LUA'
+local vm = provium:vm("v", "pebble")
+local disk = vm:attach_disk({id = "vda", image = os.getenv("IMG")})
+test("uses the given mount", function(t)
+  t:assert(disk:path() == os.getenv("MNT") .. "/v.vda", disk:path())
+end)
+LUA
+check "--mount runs on an existing mount" env MNT="$MNT" "$PROVIUM" --mount "$MNT" "$WORK/existing.lua"
+check "which is still mounted afterwards" is_mounted "$MNT"
+check "and whose disk was detached at the end" test ! -e "$MNT/v.vda"
+out=$("$PROVIUM" --mount "$WORK" "$WORK/green.lua" 2>&1)
+check "--mount of a non-mount fails the script" grep -q "^not ok - $WORK/green.lua (set-up): cannot start faultfs: mount: '$WORK' is not a faultfs mount" <<<"$out"
+
+# SIGINT mid-test: the runner tears down its mount and exits 130.
+cat >"$WORK/endless.lua" <<'LUA'
+local vm = provium:vm("v", "pebble")
+local disk = vm:attach_disk({id = "vda", image = os.getenv("IMG")})
+test("spins", function(t) while true do end end)
+LUA
+"$PROVIUM" "$WORK/endless.lua" >"$WORK/endless.out" 2>&1 &
+runner=$!
+for _ in $(seq 100); do grep -q ' /tmp/provium-' /proc/mounts && break; sleep 0.05; done
+check "the runner mounted its faultfs" grep -q ' /tmp/provium-' /proc/mounts
+sleep 0.3
+kill -INT $runner
+wait $runner
+check "SIGINT ends the runner with 130" same "$?" 130
+check "and it says so" grep -q "provium: interrupted; VMs and mounts were torn down" "$WORK/endless.out"
+check "its mount is gone" bash -c "! grep -q ' /tmp/provium-' /proc/mounts"
+check "its daemon is gone" bash -c "! pgrep -f '^faultfs -f /tmp/provium-' >/dev/null"
+
+finish
