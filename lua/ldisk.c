@@ -34,6 +34,7 @@ typedef struct LDisk {
     bool in_mount;                 /* MOUNT/<mount_id> was attached for it */
     char id[DISK_ID_MAX + 1];      /* as the script named it */
     char mount_id[DISK_ID_MAX + 1]; /* <vm>.<id> */
+    unsigned slot;                 /* its VM's number for it: QEMU node d<slot> */
     char *image;                   /* the backing image, or NULL */
     int fd;                        /* the raw image for sector I/O, or -1 */
     lua_Integer size;              /* the modelled size */
@@ -385,7 +386,7 @@ static int disk_detach(lua_State *L)
 {
     LDisk *d = disk_live(L, "detach");
     lua_getiuservalue(L, 1, 1);
-    lvm_unplug_disk(L, lua_gettop(L), d->mount_id);
+    lvm_unplug_disk(L, lua_gettop(L), 1);
     /* Forget the id in the VM so it can be attached again. */
     lua_getiuservalue(L, -1, 2);
     lua_pushnil(L);
@@ -423,7 +424,7 @@ static int disk_with_image(lua_State *L)
     if (fault_table_render(&d->faults, text, sizeof text) > 0)
         disk_send(L, d, "with_image", text);
     lua_getiuservalue(L, 1, 1);
-    if (lvm_plug_disk(L, lua_gettop(L), d->mount_id) < 0)
+    if (lvm_plug_disk(L, lua_gettop(L), 1) < 0)
         return lua_error(L);
     lua_pop(L, 1);
     lua_settop(L, 1);
@@ -481,6 +482,35 @@ static int disk_path(lua_State *L)
     else
         lua_pushfstring(L, "%s/%s", m->dir, d->mount_id);
     return 1;
+}
+
+bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
+{
+    LDisk *d = luaL_checkudata(L, index, FAULTFS_DISK);
+    if (d->detached || !d->in_mount)
+        return false;
+    lua_getiuservalue(L, index, 2);
+    LMount *m = lmount_check(L, -1);
+    lua_pop(L, 1);
+    snprintf(out->node, sizeof out->node, "d%u", d->slot);
+    /* The id itself when it fits the 20 bytes virtio-blk gives a serial. */
+    if (strlen(d->id) < sizeof out->serial)
+        snprintf(out->serial, sizeof out->serial, "%s", d->id);
+    else
+        snprintf(out->serial, sizeof out->serial, "disk%u", d->slot);
+    snprintf(out->path, sizeof out->path, "%s/%s/image", m->dir, d->mount_id);
+    return true;
+}
+
+/* disk:guest_device() -> "/dev/vdb": where the running guest sees this disk */
+static int disk_guest_device(lua_State *L)
+{
+    disk_live(L, "guest_device");
+    struct ldisk_drive drive;
+    if (!ldisk_drive(L, 1, &drive))
+        return luaL_error(L, "guest_device: %s", no_image);
+    lua_getiuservalue(L, 1, 1);
+    return lvm_guest_device(L, lua_gettop(L), drive.serial);
 }
 
 static int disk_tostring(lua_State *L)
@@ -580,13 +610,14 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
         return luaL_error(L, "attach_disk: vm name and disk id '%s.%s' exceed %d characters",
                           vm_name, id, DISK_ID_MAX);
     d->size = size;
+    d->slot = lvm_take_slot(lvm_check(L, vm_index));
     d->detached = false;
     if (image)
         disk_set_image(L, self, d, "attach_disk", image);
 
     lua_pushvalue(L, self);
     lua_setfield(L, disks, id);
-    if (d->in_mount && lvm_plug_disk(L, vm_index, d->mount_id) < 0) {
+    if (d->in_mount && lvm_plug_disk(L, vm_index, self) < 0) {
         lua_pushnil(L);
         lua_setfield(L, disks, id);
         disk_release(L, self, d);
@@ -609,6 +640,7 @@ static const luaL_Reg disk_methods[] = {
     {"id", disk_id_method},
     {"image", disk_image},
     {"path", disk_path},
+    {"guest_device", disk_guest_device},
     {NULL, NULL},
 };
 

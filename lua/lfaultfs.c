@@ -13,6 +13,7 @@
  */
 #include "lfaultfs.h"
 
+#include "duration.h"
 #include "fault_rule.h"
 #include "sector_io.h"
 
@@ -149,12 +150,32 @@ static const luaL_Reg faultfs_functions[] = {
     {NULL, NULL},
 };
 
+uint64_t lfaultfs_duration(lua_State *L, int index, uint64_t default_ns, const char *what)
+{
+    if (lua_isnoneornil(L, index))
+        return default_ns;
+    if (lua_type(L, index) == LUA_TNUMBER) {
+        lua_Number s = lua_tonumber(L, index);
+        if (!(s >= 0 && s <= 3600))
+            luaL_error(L, "%s: bad duration %s (seconds from 0 to 3600)", what, lua_tostring(L, index));
+        return (uint64_t)(s * 1e9);
+    }
+    size_t len;
+    const char *text = luaL_checklstring(L, index, &len);
+    uint64_t ns;
+    const char *why;
+    if (duration_parse(text, len, &ns, &why) < 0)
+        luaL_error(L, "%s: bad duration '%s': %s", what, text, why);
+    return ns;
+}
+
 int luaopen_faultfs(lua_State *L);
 
 int luaopen_faultfs(lua_State *L)
 {
     ldisk_open(L);
     lvm_open(L);
+    lproc_open(L);
     luaL_newlib(L, faultfs_functions);
     lmount_open(L);
     lua_setfield(L, -2, "mount");

@@ -12,8 +12,10 @@
 #include "disk_id.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define FAULTFS_MOUNT "faultfs.Mount"
@@ -47,6 +49,16 @@ int lmount_open(lua_State *L);
 /* Pushes a new Disk of VM (at VM_INDEX) for the attach_disk options table at OPTS_INDEX. */
 int ldisk_attach(lua_State *L, int vm_index, int opts_index);
 
+/* What QEMU needs to plug a Disk in. */
+struct ldisk_drive {
+    char node[16];          /* QEMU node name, unique in its VM */
+    char serial[21];        /* the guest reads it in /sys/block/vdX/serial */
+    char path[PATH_MAX];    /* MOUNT/<vm>.<id>/image */
+};
+
+/* Fills OUT for the Disk at INDEX; false when it has no image (nothing to plug). */
+bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out);
+
 /* ---- VM ---- */
 
 typedef struct LVM LVM;
@@ -57,9 +69,37 @@ const char *lvm_name(const LVM *vm);
 /* Pushes a new VM named NAME running GUEST on the Mount at MOUNT_INDEX. */
 int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest);
 
-/* The hot-plug hooks a Disk calls on its VM; both are no-ops while the VM is not running. */
-int lvm_plug_disk(lua_State *L, int vm_index, const char *mount_id);
-void lvm_unplug_disk(lua_State *L, int vm_index, const char *mount_id);
+/* A slot number for a new disk of the VM: names its QEMU node. */
+unsigned lvm_take_slot(LVM *vm);
+
+/*
+ * The hot-plug hooks a Disk (at DISK_INDEX) calls on its VM; no-ops while the
+ * VM is not running. plug returns -1 with an error message pushed; unplug is
+ * best effort ("Device not found" and the like are swallowed).
+ */
+int lvm_plug_disk(lua_State *L, int vm_index, int disk_index);
+void lvm_unplug_disk(lua_State *L, int vm_index, int disk_index);
+
+/* The guest's device (/dev/vdX) of SERIAL, pushed as a string; raises if the VM is not running. */
+int lvm_guest_device(lua_State *L, int vm_index, const char *serial);
+
+/* ---- running commands in the guest (lproc.c) ---- */
+
+struct vm_machine;
+
+/* The running machine of the VM at INDEX; raises "<what>: vm 'x' is not booted" otherwise. */
+struct vm_machine *lvm_machine(lua_State *L, int index, const char *what);
+
+/* Runs CMD in the guest and pushes its Result; raises on timeout or a lost guest. */
+int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns);
+/* Starts CMD and pushes a Proc. */
+int lproc_start(lua_State *L, int vm_index, const char *cmd);
+/* Pushes a Worker of the VM at INDEX. */
+int lproc_worker(lua_State *L, int vm_index);
+void lproc_open(lua_State *L);
+
+/* The duration at INDEX: a string such as "5s" or "100ms", or a number of seconds. */
+uint64_t lfaultfs_duration(lua_State *L, int index, uint64_t default_ns, const char *what);
 
 void lvm_open(lua_State *L);
 void ldisk_open(lua_State *L);

@@ -1,21 +1,43 @@
 /*
  * VM: a machine of the harness, its guest and the disks attached to it.
  *
- * provium:vm(name, guest) makes one; vm:attach_disk(opts), vm:disk(id),
- * vm:disks(), vm:name(). Uservalues: 1 = the Mount, 2 = {id = Disk}.
+ *   provium:vm(name, guest) -> vm        vm:boot() -> vm       vm:reset() -> vm
+ *   vm:attach_disk(opts) -> disk         vm:disk(id)           vm:disks()
+ *   vm:run(cmd [, timeout]) -> result    vm:run_async(cmd) -> proc
+ *   vm:spawn_worker() -> worker          vm:clock():sleep("100ms")
+ *   vm:console():read_log()              vm:events([name])     vm:wait_event(name [, timeout])
+ *   vm:shutdown()                        vm:is_running()       vm:name()
+ *
+ * Disks attached before boot() go on QEMU's command line, in the order they
+ * were attached (the first is /dev/vda); disks attached to a running VM are
+ * hot-plugged from MOUNT/<vm>.<id>/image. Uservalues: 1 = the Mount,
+ * 2 = {id = Disk}.
  */
 #include "lfaultfs.h"
 
+#include "duration.h"
+#include "machine.h"
+
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define VM_MEMORY_MB 512
+#define VM_BOOT_TIMEOUT_NS (180 * DURATION_NS_PER_S)
+#define VM_PLUG_TIMEOUT_NS (30 * DURATION_NS_PER_S)
 
 struct LVM {
     char name[DISK_ID_MAX + 1];
     char guest[64];
-    bool running; /* a QEMU process serves it */
+    struct vm_machine *machine; /* NULL until booted, and after shutdown */
+    unsigned slots;             /* slots handed to disks so far */
 };
 
 #define tovm(L) ((LVM *)luaL_checkudata(L, 1, FAULTFS_VM))
+
+static const char console_key = 'c';
+static const char clock_key = 'k';
 
 LVM *lvm_check(lua_State *L, int index)
 {
@@ -27,15 +49,96 @@ const char *lvm_name(const LVM *vm)
     return vm->name;
 }
 
-int lvm_plug_disk(lua_State *L, int vm_index, const char *mount_id)
+unsigned lvm_take_slot(LVM *vm)
 {
-    (void)L, (void)vm_index, (void)mount_id;
-    return 0;
+    return ++vm->slots;
 }
 
-void lvm_unplug_disk(lua_State *L, int vm_index, const char *mount_id)
+struct vm_machine *lvm_machine(lua_State *L, int index, const char *what)
 {
-    (void)L, (void)vm_index, (void)mount_id;
+    LVM *vm = lvm_check(L, index);
+    if (!vm->machine)
+        luaL_error(L, "%s: vm '%s' is not booted (call vm:boot() first)", what, vm->name);
+    if (!vm_machine_alive(vm->machine))
+        luaL_error(L, "%s: vm '%s': QEMU is no longer running (see vm:console():read_log())", what,
+                   vm->name);
+    return vm->machine;
+}
+
+static uint64_t boot_timeout(void)
+{
+    const char *env = getenv("PROVIUM_BOOT_TIMEOUT");
+    uint64_t ns;
+    const char *why;
+    if (env && duration_parse(env, strlen(env), &ns, &why) == 0)
+        return ns;
+    return VM_BOOT_TIMEOUT_NS;
+}
+
+/* ---- disks ---- */
+
+int lvm_guest_device(lua_State *L, int vm_index, const char *serial)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && "
+             "echo /dev/${d##*/}; done; true",
+             serial);
+    lproc_run(L, vm_index, cmd, 30 * DURATION_NS_PER_S);
+    lua_getfield(L, -1, "stdout");
+    const char *out = lua_tostring(L, -1);
+    size_t len = strcspn(out, "\n");
+    if (len == 0)
+        return luaL_error(L, "guest_device: the guest has no disk with serial '%s'", serial);
+    lua_pushlstring(L, out, len);
+    return 1;
+}
+
+int lvm_plug_disk(lua_State *L, int vm_index, int disk_index)
+{
+    LVM *vm = lvm_check(L, vm_index);
+    struct ldisk_drive drive;
+    char why[512];
+    if (!vm->machine || !ldisk_drive(L, disk_index, &drive))
+        return 0;
+    const struct vm_drive d = {.node = drive.node, .path = drive.path, .serial = drive.serial};
+    if (vm_machine_plug(vm->machine, &d, why, sizeof why) < 0) {
+        lua_pushfstring(L, "attach_disk: hot-plug into vm '%s' failed: %s", vm->name, why);
+        return -1;
+    }
+    /* Return once the guest has the disk, so the script can use it at once. */
+    uint64_t deadline = duration_now_ns() + VM_PLUG_TIMEOUT_NS;
+    for (;;) {
+        int top = lua_gettop(L);
+        char cmd[160];
+        snprintf(cmd, sizeof cmd,
+                 "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && exit 0; "
+                 "done; exit 1",
+                 drive.serial);
+        lproc_run(L, vm_index, cmd, 10 * DURATION_NS_PER_S);
+        lua_getfield(L, -1, "status");
+        bool seen = lua_tointeger(L, -1) == 0;
+        lua_settop(L, top);
+        if (seen)
+            return 0;
+        if (duration_now_ns() > deadline) {
+            lua_pushfstring(L, "attach_disk: vm '%s' never showed disk '%s' after the hot-plug",
+                            vm->name, drive.serial);
+            return -1;
+        }
+        duration_sleep(50 * DURATION_NS_PER_MS);
+    }
+}
+
+void lvm_unplug_disk(lua_State *L, int vm_index, int disk_index)
+{
+    LVM *vm = lvm_check(L, vm_index);
+    struct ldisk_drive drive;
+    char why[512];
+    if (!vm->machine || !vm_machine_alive(vm->machine) || !ldisk_drive(L, disk_index, &drive))
+        return;
+    /* Best effort, as the seed says: "Device not found" and a slow guest are not errors. */
+    vm_machine_unplug(vm->machine, drive.node, why, sizeof why);
 }
 
 /* vm:attach_disk({id=, size=, image=}) -> Disk */
@@ -51,15 +154,15 @@ static int vm_disk(lua_State *L)
     LVM *vm = tovm(L);
     const char *id = luaL_checkstring(L, 2);
     lua_getiuservalue(L, 1, 2);
-    if (lua_getfield(L, -1, id) != LUA_TNIL)
+    int disks = lua_gettop(L);
+    if (lua_getfield(L, disks, id) != LUA_TNIL)
         return 1;
-    /* Name the disks it does have, sorted, so the typo is easy to see. */
-    luaL_Buffer b;
-    int n = 0;
+    /* Name the disks it does have, sorted, so a typo is easy to see. */
     lua_newtable(L);
     int names = lua_gettop(L);
+    int n = 0;
     lua_pushnil(L);
-    while (lua_next(L, -4)) {
+    while (lua_next(L, disks)) {
         lua_pop(L, 1);
         lua_pushvalue(L, -1);
         lua_rawseti(L, names, ++n);
@@ -71,6 +174,7 @@ static int vm_disk(lua_State *L)
         lua_call(L, 1, 0);
     }
     lua_pop(L, 1);
+    luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, names, i);
@@ -99,24 +203,91 @@ static int vm_disks(lua_State *L)
     return 1;
 }
 
-static int vm_name_method(lua_State *L)
+/* ---- life cycle ---- */
+
+struct boot_drive {
+    struct ldisk_drive drive;
+    unsigned slot;
+};
+
+static int boot_drive_cmp(const void *a, const void *b)
 {
-    lua_pushstring(L, tovm(L)->name);
-    return 1;
+    const struct boot_drive *x = a, *y = b;
+    return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
+/* vm:boot() -> vm: starts QEMU with the disks attached so far and waits for the guest */
 static int vm_boot(lua_State *L)
 {
     LVM *vm = tovm(L);
-    return luaL_error(L, "boot: vm '%s': guests are not available yet (guest '%s' cannot be booted)",
-                      vm->name, vm->guest);
+    char why[1024];
+    if (vm->machine)
+        return luaL_error(L, "boot: vm '%s' is already booted", vm->name);
+
+    lua_getiuservalue(L, 1, 2);
+    int disks = lua_gettop(L);
+    size_t n = 0, cap = 8;
+    struct boot_drive *drives = lua_newuserdatauv(L, cap * sizeof *drives, 0);
+    lua_pushnil(L);
+    while (lua_next(L, disks)) {
+        if (n == cap) {
+            struct boot_drive *grown = lua_newuserdatauv(L, cap * 2 * sizeof *grown, 0);
+            memcpy(grown, drives, n * sizeof *grown);
+            lua_replace(L, disks + 1);
+            drives = grown;
+            cap *= 2;
+        }
+        if (ldisk_drive(L, -1, &drives[n].drive)) {
+            drives[n].slot = (unsigned)strtoul(drives[n].drive.node + 1, NULL, 10);
+            n++;
+        }
+        lua_pop(L, 1);
+    }
+    qsort(drives, n, sizeof *drives, boot_drive_cmp);
+    struct vm_drive *vd = lua_newuserdatauv(L, (n ? n : 1) * sizeof *vd, 0);
+    for (size_t i = 0; i < n; i++)
+        vd[i] = (struct vm_drive){.node = drives[i].drive.node,
+                                  .path = drives[i].drive.path,
+                                  .serial = drives[i].drive.serial};
+
+    struct vm_guest g;
+    if (vm_guest_locate(&g, why, sizeof why) < 0)
+        return luaL_error(L, "boot: vm '%s': %s", vm->name, why);
+    int rc = vm_machine_start(&g, vd, n, VM_MEMORY_MB, boot_timeout(), &vm->machine, why,
+                              sizeof why);
+    vm_guest_free(&g);
+    if (rc < 0) {
+        vm->machine = NULL;
+        return luaL_error(L, "boot: vm '%s' (guest %s) did not come up: %s", vm->name, vm->guest,
+                          why);
+    }
+    lua_settop(L, 1);
+    return 1;
 }
 
-/* vm:shutdown(): stops the machine and detaches every disk; safe to call twice */
+/* vm:reset() -> vm: a hard reset; returns once the guest is back (Booted) */
+static int vm_reset(lua_State *L)
+{
+    LVM *vm = tovm(L);
+    char why[512];
+    struct vm_machine *m = lvm_machine(L, 1, "reset");
+    if (vm_machine_reset(m, boot_timeout(), why, sizeof why) < 0)
+        return luaL_error(L, "reset: vm '%s' did not come back: %s", vm->name, why);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static void vm_stop(LVM *vm)
+{
+    vm_machine_stop(vm->machine);
+    vm->machine = NULL;
+}
+
+/* vm:shutdown(): stops QEMU and detaches every disk; safe to call twice */
 static int vm_shutdown(lua_State *L)
 {
     LVM *vm = tovm(L);
-    vm->running = false;
+    vm_stop(vm);
     lua_getiuservalue(L, 1, 2);
     int disks = lua_gettop(L);
     /* Collect first: detaching removes entries from the table being walked. */
@@ -124,22 +295,196 @@ static int vm_shutdown(lua_State *L)
     int list = lua_gettop(L);
     int n = 0;
     lua_pushnil(L);
-    while (lua_next(L, disks)) {
+    while (lua_next(L, disks))
         lua_rawseti(L, list, ++n);
-    }
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, list, i);
         lua_getfield(L, -1, "detach");
         lua_insert(L, -2);
-        lua_pcall(L, 1, 0, 0) == LUA_OK ? (void)0 : lua_pop(L, 1);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+            lua_pop(L, 1);
     }
     return 0;
+}
+
+static int vm_gc(lua_State *L)
+{
+    vm_stop(tovm(L));
+    return 0;
+}
+
+static int vm_is_running(lua_State *L)
+{
+    LVM *vm = tovm(L);
+    lua_pushboolean(L, vm->machine && vm_machine_alive(vm->machine));
+    return 1;
+}
+
+static int vm_name_method(lua_State *L)
+{
+    lua_pushstring(L, tovm(L)->name);
+    return 1;
+}
+
+/* ---- commands ---- */
+
+/* vm:run(cmd [, timeout]) -> result {stdout, stderr, status, ok} with :assert_ok() */
+static int vm_run(lua_State *L)
+{
+    const char *cmd = luaL_checkstring(L, 2);
+    uint64_t timeout = lfaultfs_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
+    return lproc_run(L, 1, cmd, timeout);
+}
+
+static int vm_run_async(lua_State *L)
+{
+    return lproc_start(L, 1, luaL_checkstring(L, 2));
+}
+
+static int vm_spawn_worker(lua_State *L)
+{
+    lvm_machine(L, 1, "spawn_worker");
+    return lproc_worker(L, 1);
+}
+
+/* ---- QMP events ---- */
+
+static void push_json(lua_State *L, json_t *j)
+{
+    size_t i;
+    const char *key;
+    json_t *v;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        lua_createtable(L, 0, (int)json_object_size(j));
+        json_object_foreach(j, key, v)
+        {
+            push_json(L, v);
+            lua_setfield(L, -2, key);
+        }
+        break;
+    case JSON_ARRAY:
+        lua_createtable(L, (int)json_array_size(j), 0);
+        json_array_foreach(j, i, v)
+        {
+            push_json(L, v);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(j));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(j));
+        break;
+    default:
+        lua_pushnil(L);
+    }
+}
+
+/* vm:events([name]) -> the QMP events received (and not yet taken), e.g. "BLOCK_IO_ERROR" */
+static int vm_events(lua_State *L)
+{
+    struct vm_machine *m = lvm_machine(L, 1, "events");
+    json_t *events = qmp_take_events(&m->qmp, luaL_optstring(L, 2, NULL));
+    push_json(L, events);
+    json_decref(events);
+    return 1;
+}
+
+/* vm:wait_event(name [, timeout]) -> the event, or nil at the timeout */
+static int vm_wait_event(lua_State *L)
+{
+    struct vm_machine *m = lvm_machine(L, 1, "wait_event");
+    const char *name = luaL_checkstring(L, 2);
+    uint64_t timeout = lfaultfs_duration(L, 3, 10 * DURATION_NS_PER_S, "wait_event");
+    json_t *ev = qmp_wait_event(&m->qmp, name, NULL, timeout);
+    if (!ev) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_json(L, ev);
+    json_decref(ev);
+    return 1;
+}
+
+/* ---- console and clock ---- */
+
+/* console:read_log() -> everything the guest printed on its serial console since boot */
+static int console_read_log(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "vm");
+    struct vm_machine *m = lvm_machine(L, -1, "read_log");
+    FILE *f = fopen(m->console_path, "rb");
+    if (!f)
+        return luaL_error(L, "read_log: %s: %s", m->console_path, strerror(errno));
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        luaL_addlstring(&b, chunk, n);
+    fclose(f);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int console_path(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "vm");
+    lua_pushstring(L, lvm_machine(L, -1, "path")->console_path);
+    return 1;
+}
+
+/* clock:sleep(duration): waits on the host while the guest runs on */
+static int clock_sleep(lua_State *L)
+{
+    duration_sleep(lfaultfs_duration(L, 2, 0, "sleep"));
+    return 0;
+}
+
+static int clock_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)duration_now_ns() / (lua_Number)DURATION_NS_PER_S);
+    return 1;
+}
+
+/* Pushes {vm = VM} with the metatable registered under KEY. */
+static int push_view(lua_State *L, const void *key)
+{
+    tovm(L);
+    lua_newtable(L);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "vm");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int vm_console(lua_State *L)
+{
+    return push_view(L, &console_key);
+}
+
+static int vm_clock(lua_State *L)
+{
+    return push_view(L, &clock_key);
 }
 
 static int vm_tostring(lua_State *L)
 {
     LVM *vm = tovm(L);
-    lua_pushfstring(L, "vm %s (%s, %s)", vm->name, vm->guest, vm->running ? "running" : "not running");
+    lua_pushfstring(L, "vm %s (%s, %s)", vm->name, vm->guest,
+                    vm->machine ? (vm->machine->kvm ? "running, kvm" : "running, tcg") : "not running");
     return 1;
 }
 
@@ -149,13 +494,36 @@ static const luaL_Reg vm_methods[] = {
     {"disks", vm_disks},
     {"name", vm_name_method},
     {"boot", vm_boot},
+    {"reset", vm_reset},
     {"shutdown", vm_shutdown},
+    {"is_running", vm_is_running},
+    {"run", vm_run},
+    {"run_async", vm_run_async},
+    {"spawn_worker", vm_spawn_worker},
+    {"events", vm_events},
+    {"wait_event", vm_wait_event},
+    {"console", vm_console},
+    {"clock", vm_clock},
     {NULL, NULL},
 };
 
 static const luaL_Reg vm_metamethods[] = {
+    {"__gc", vm_gc},
+    {"__close", vm_shutdown},
     {"__tostring", vm_tostring},
     {"__index", NULL},
+    {NULL, NULL},
+};
+
+static const luaL_Reg console_methods[] = {
+    {"read_log", console_read_log},
+    {"path", console_path},
+    {NULL, NULL},
+};
+
+static const luaL_Reg clock_methods[] = {
+    {"sleep", clock_sleep},
+    {"now", clock_now},
     {NULL, NULL},
 };
 
@@ -177,6 +545,15 @@ int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest)
     return 1;
 }
 
+static void register_view(lua_State *L, const void *key, const luaL_Reg *methods)
+{
+    lua_newtable(L);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
 void lvm_open(lua_State *L)
 {
     luaL_newmetatable(L, FAULTFS_VM);
@@ -185,4 +562,6 @@ void lvm_open(lua_State *L)
     luaL_setfuncs(L, vm_methods, 0);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
+    register_view(L, &console_key, console_methods);
+    register_view(L, &clock_key, clock_methods);
 }

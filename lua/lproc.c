@@ -1,0 +1,282 @@
+/*
+ * Commands in the guest: results, processes and workers.
+ *
+ *   vm:run(cmd) -> result         result.stdout, .stderr, .status, .ok, result:assert_ok()
+ *   vm:run_async(cmd) -> proc     proc:wait("5s") -> result, proc:kill(), proc:is_done()
+ *   vm:spawn_worker() -> worker   worker:run(cmd), worker:run_async(cmd)
+ *
+ * Every command runs as `/bin/sh -c CMD` through the guest agent; any number
+ * run at once.
+ */
+#include "lfaultfs.h"
+
+#include "duration.h"
+#include "machine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAULTFS_PROC "faultfs.Proc"
+#define PROC_KILL_GRACE_NS (5 * DURATION_NS_PER_S)
+
+static const char result_key = 'r';
+static const char worker_key = 'w';
+
+/* ---- results ---- */
+
+/* Pushes {cmd, status, stdout, stderr, ok} for R (which it frees). */
+static int push_result(lua_State *L, const char *cmd, struct agent_result *r)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, cmd);
+    lua_setfield(L, -2, "cmd");
+    lua_pushinteger(L, r->status);
+    lua_setfield(L, -2, "status");
+    lua_pushlstring(L, r->out ? r->out : "", r->out_len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, r->err ? r->err : "", r->err_len);
+    lua_setfield(L, -2, "stderr");
+    lua_pushboolean(L, r->status == 0);
+    lua_setfield(L, -2, "ok");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &result_key);
+    lua_setmetatable(L, -2);
+    agent_result_free(r);
+    return 1;
+}
+
+/* result:assert_ok([msg]) -> result; raises when the command's status was not 0 */
+static int result_assert_ok(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "status");
+    lua_Integer status = lua_tointeger(L, -1);
+    if (status == 0) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lua_getfield(L, 1, "cmd");
+    lua_getfield(L, 1, "stderr");
+    const char *msg = luaL_optstring(L, 2, NULL);
+    return luaL_error(L, "%s%scommand '%s' failed with status %I: %s", msg ? msg : "",
+                      msg ? ": " : "", lua_tostring(L, -2), status, lua_tostring(L, -1));
+}
+
+static int result_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "cmd");
+    lua_getfield(L, 1, "status");
+    lua_pushfstring(L, "result of '%s' (status %s)", lua_tostring(L, -2), lua_tostring(L, -1));
+    return 1;
+}
+
+/* ---- running to completion ---- */
+
+static const char *lost_text(int rc)
+{
+    return rc == -ENOENT ? "the vm was restarted or shut down since it started"
+                         : "the connection to the guest agent was lost";
+}
+
+int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
+{
+    struct vm_machine *m = lvm_machine(L, vm_index, "run");
+    char id[AGENT_ID_MAX];
+    struct agent_result r;
+    int rc = agent_start(&m->agent, cmd, id);
+    if (rc < 0)
+        return luaL_error(L, "run: cannot start '%s': %s", cmd, strerror(-rc));
+    rc = agent_wait(&m->agent, id, duration_now_ns() + timeout_ns, &r);
+    if (rc == -ETIMEDOUT) {
+        char text[DURATION_TEXT_MAX];
+        agent_kill(&m->agent, id);
+        if (agent_wait(&m->agent, id, duration_now_ns() + PROC_KILL_GRACE_NS, &r) == 0)
+            agent_result_free(&r);
+        duration_format(timeout_ns, text);
+        return luaL_error(L, "run: '%s' did not finish within %s (it was killed)", cmd, text);
+    }
+    if (rc < 0)
+        return luaL_error(L, "run: '%s': %s", cmd, lost_text(rc));
+    if (r.failure) {
+        lua_pushfstring(L, "run: '%s': %s", cmd, r.failure);
+        agent_result_free(&r);
+        return lua_error(L);
+    }
+    return push_result(L, cmd, &r);
+}
+
+/* ---- processes ---- */
+
+typedef struct LProc {
+    char id[AGENT_ID_MAX];
+    char *cmd;        /* NULL once collected */
+    bool collected;   /* its result is in uservalue 2 */
+} LProc;
+
+#define toproc(L) ((LProc *)luaL_checkudata(L, 1, FAULTFS_PROC))
+
+int lproc_start(lua_State *L, int vm_index, const char *cmd)
+{
+    struct vm_machine *m = lvm_machine(L, vm_index, "run_async");
+    LProc *p = lua_newuserdatauv(L, sizeof *p, 2);
+    memset(p, 0, sizeof *p);
+    luaL_setmetatable(L, FAULTFS_PROC);
+    lua_pushvalue(L, vm_index);
+    lua_setiuservalue(L, -2, 1);
+    if (!(p->cmd = strdup(cmd)))
+        return luaL_error(L, "run_async: out of memory");
+    int rc = agent_start(&m->agent, cmd, p->id);
+    if (rc < 0)
+        return luaL_error(L, "run_async: cannot start '%s': %s", cmd, strerror(-rc));
+    return 1;
+}
+
+/* proc:wait([timeout]) -> result; an error (the command runs on) when it is still running */
+static int proc_wait(lua_State *L)
+{
+    LProc *p = toproc(L);
+    if (p->collected) {
+        lua_getiuservalue(L, 1, 2);
+        return 1;
+    }
+    uint64_t timeout = lfaultfs_duration(L, 2, 60 * DURATION_NS_PER_S, "wait");
+    lua_getiuservalue(L, 1, 1);
+    struct vm_machine *m = lvm_machine(L, -1, "wait");
+    struct agent_result r;
+    int rc = agent_wait(&m->agent, p->id, duration_now_ns() + timeout, &r);
+    if (rc == -ETIMEDOUT) {
+        char text[DURATION_TEXT_MAX];
+        duration_format(timeout, text);
+        return luaL_error(L, "wait: '%s' is still running after %s", p->cmd, text);
+    }
+    if (rc < 0)
+        return luaL_error(L, "wait: '%s': %s", p->cmd, lost_text(rc));
+    if (r.failure) {
+        lua_pushfstring(L, "wait: '%s': %s", p->cmd, r.failure);
+        agent_result_free(&r);
+        return lua_error(L);
+    }
+    push_result(L, p->cmd, &r);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 2);
+    p->collected = true;
+    return 1;
+}
+
+/* proc:kill(): SIGKILLs the command's process group; wait() then reports status 137 */
+static int proc_kill(lua_State *L)
+{
+    LProc *p = toproc(L);
+    if (p->collected)
+        return 0;
+    lua_getiuservalue(L, 1, 1);
+    struct vm_machine *m = lvm_machine(L, -1, "kill");
+    agent_kill(&m->agent, p->id);
+    return 0;
+}
+
+static int proc_is_done(lua_State *L)
+{
+    LProc *p = toproc(L);
+    if (p->collected) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_getiuservalue(L, 1, 1);
+    struct vm_machine *m = lvm_machine(L, -1, "is_done");
+    lua_pushboolean(L, agent_done(&m->agent, p->id));
+    return 1;
+}
+
+static int proc_gc(lua_State *L)
+{
+    LProc *p = toproc(L);
+    free(p->cmd);
+    p->cmd = NULL;
+    return 0;
+}
+
+static int proc_tostring(lua_State *L)
+{
+    LProc *p = toproc(L);
+    lua_pushfstring(L, "proc '%s' (%s)", p->cmd ? p->cmd : "?", p->collected ? "done" : p->id);
+    return 1;
+}
+
+/* ---- workers: a handle that runs commands beside the others ---- */
+
+int lproc_worker(lua_State *L, int vm_index)
+{
+    lua_newtable(L);
+    lua_pushvalue(L, vm_index);
+    lua_setfield(L, -2, "vm");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &worker_key);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int worker_vm(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "vm");
+    return lua_gettop(L);
+}
+
+static int worker_run(lua_State *L)
+{
+    const char *cmd = luaL_checkstring(L, 2);
+    uint64_t timeout = lfaultfs_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
+    return lproc_run(L, worker_vm(L), cmd, timeout);
+}
+
+static int worker_run_async(lua_State *L)
+{
+    const char *cmd = luaL_checkstring(L, 2);
+    return lproc_start(L, worker_vm(L), cmd);
+}
+
+static const luaL_Reg proc_methods[] = {
+    {"wait", proc_wait},
+    {"kill", proc_kill},
+    {"is_done", proc_is_done},
+    {NULL, NULL},
+};
+
+static const luaL_Reg proc_metamethods[] = {
+    {"__gc", proc_gc},
+    {"__tostring", proc_tostring},
+    {"__index", NULL},
+    {NULL, NULL},
+};
+
+static const luaL_Reg result_methods[] = {
+    {"assert_ok", result_assert_ok},
+    {NULL, NULL},
+};
+
+static const luaL_Reg worker_methods[] = {
+    {"run", worker_run},
+    {"run_async", worker_run_async},
+    {NULL, NULL},
+};
+
+void lproc_open(lua_State *L)
+{
+    luaL_newmetatable(L, FAULTFS_PROC);
+    luaL_setfuncs(L, proc_metamethods, 0);
+    luaL_newlib(L, proc_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    luaL_newlib(L, result_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, result_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &result_key);
+
+    lua_newtable(L);
+    luaL_newlib(L, worker_methods);
+    lua_setfield(L, -2, "__index");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &worker_key);
+}

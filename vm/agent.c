@@ -1,0 +1,225 @@
+/* The guest agent client: commands out, results in, in any order. */
+#include "agent.h"
+
+#include "base64.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct agent_job {
+    char id[AGENT_ID_MAX];
+    bool finished;
+    struct agent_result result;
+    struct agent_job *next;
+};
+
+static struct agent_job *job_find(struct agent *a, const char *id)
+{
+    for (struct agent_job *j = a->jobs; j; j = j->next) {
+        if (strcmp(j->id, id) == 0)
+            return j;
+    }
+    return NULL;
+}
+
+static void job_fail(struct agent_job *j, const char *why)
+{
+    if (j->finished)
+        return;
+    j->finished = true;
+    j->result.status = -1;
+    j->result.failure = strdup(why);
+}
+
+/* A payload field: "-" is empty. Returns a malloc'd, NUL-terminated buffer or NULL. */
+static char *decode_field(const char *field, size_t *len)
+{
+    size_t n = strlen(field);
+    char *out = malloc(n * 3 / 4 + 4);
+    if (!out)
+        return NULL;
+    if (strcmp(field, "-") == 0) {
+        *len = 0;
+        out[0] = '\0';
+        return out;
+    }
+    long got = base64_decode(field, n, out);
+    if (got < 0) {
+        free(out);
+        return NULL;
+    }
+    out[got] = '\0';
+    *len = (size_t)got;
+    return out;
+}
+
+/* Handles one line from the guest. Returns 1 for a hello. */
+static int agent_handle(struct agent *a, char *line)
+{
+    char *save = NULL;
+    char *verb = strtok_r(line, " ", &save);
+    char *id = strtok_r(NULL, " ", &save);
+    if (!verb)
+        return 0;
+    if (strcmp(verb, "hello") == 0) {
+        a->generation++;
+        for (struct agent_job *j = a->jobs; j; j = j->next)
+            job_fail(j, "the guest restarted before the command finished");
+        return 1;
+    }
+    struct agent_job *j = id ? job_find(a, id) : NULL;
+    if (!j || j->finished)
+        return 0;
+    if (strcmp(verb, "exit") == 0) {
+        char *status = strtok_r(NULL, " ", &save);
+        char *out = strtok_r(NULL, " ", &save);
+        char *err = strtok_r(NULL, " ", &save);
+        if (!status || !out || !err) {
+            job_fail(j, "the agent sent a malformed result");
+            return 0;
+        }
+        j->result.status = atoi(status);
+        j->result.out = decode_field(out, &j->result.out_len);
+        j->result.err = decode_field(err, &j->result.err_len);
+        j->finished = true;
+        if (!j->result.out || !j->result.err)
+            job_fail(j, "the agent sent a malformed result");
+    } else if (strcmp(verb, "error") == 0) {
+        char *msg = strtok_r(NULL, " ", &save);
+        size_t len;
+        char *text = msg ? decode_field(msg, &len) : NULL;
+        job_fail(j, text ? text : "the agent refused the command");
+        free(text);
+    }
+    return 0;
+}
+
+/* Reads and handles one line. 1 for a hello, 0, or -errno. */
+static int agent_pump(struct agent *a, uint64_t deadline_ns)
+{
+    int err;
+    char *line = line_conn_read(&a->conn, deadline_ns, &err);
+    if (!line)
+        return err;
+    return agent_handle(a, line);
+}
+
+int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t why_size)
+{
+    for (;;) {
+        int rc = agent_pump(a, deadline_ns);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            snprintf(why, why_size, "the guest agent did not say hello: %s",
+                     rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+            return rc;
+        }
+    }
+}
+
+int agent_open(struct agent *a, const char *path, uint64_t deadline_ns, char *why, size_t why_size)
+{
+    memset(a, 0, sizeof *a);
+    int rc = line_conn_open(&a->conn, path, deadline_ns);
+    if (rc < 0) {
+        snprintf(why, why_size, "cannot connect to the guest agent at %s: %s", path,
+                 strerror(-rc));
+        return rc;
+    }
+    return agent_wait_hello(a, deadline_ns, why, why_size);
+}
+
+void agent_result_free(struct agent_result *r)
+{
+    free(r->out);
+    free(r->err);
+    free(r->failure);
+    memset(r, 0, sizeof *r);
+}
+
+void agent_close(struct agent *a)
+{
+    while (a->jobs) {
+        struct agent_job *j = a->jobs;
+        a->jobs = j->next;
+        agent_result_free(&j->result);
+        free(j);
+    }
+    line_conn_close(&a->conn);
+}
+
+int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX])
+{
+    size_t len = strlen(cmd);
+    struct agent_job *j = calloc(1, sizeof *j);
+    char *line = malloc(base64_encoded_len(len) + AGENT_ID_MAX + 16);
+    if (!j || !line) {
+        free(j);
+        free(line);
+        return -ENOMEM;
+    }
+    snprintf(j->id, sizeof j->id, "c%u", ++a->next_id);
+    int n = sprintf(line, "run %s ", j->id);
+    base64_encode(cmd, len, line + n);
+    strcat(line + n, "\n");
+    int rc = line_conn_write(&a->conn, line, strlen(line));
+    free(line);
+    if (rc < 0) {
+        free(j);
+        return rc;
+    }
+    j->next = a->jobs;
+    a->jobs = j;
+    snprintf(id, AGENT_ID_MAX, "%s", j->id);
+    return 0;
+}
+
+int agent_wait(struct agent *a, const char *id, uint64_t deadline_ns, struct agent_result *out)
+{
+    struct agent_job *j = job_find(a, id);
+    if (!j)
+        return -ENOENT;
+    while (!j->finished) {
+        int rc = agent_pump(a, deadline_ns);
+        if (rc < 0 && rc != -ETIMEDOUT)
+            job_fail(j, "the connection to the guest agent was lost");
+        else if (rc < 0)
+            return rc;
+    }
+    /* Unlink and hand the result over. */
+    for (struct agent_job **p = &a->jobs; *p; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    }
+    *out = j->result;
+    free(j);
+    return 0;
+}
+
+bool agent_done(struct agent *a, const char *id)
+{
+    struct agent_job *j = job_find(a, id);
+    int err;
+    /* Drain what has arrived without waiting. */
+    while (j && !j->finished) {
+        char *line = line_conn_read(&a->conn, 0, &err);
+        if (!line)
+            break;
+        agent_handle(a, line);
+    }
+    return !j || j->finished;
+}
+
+int agent_kill(struct agent *a, const char *id)
+{
+    char line[AGENT_ID_MAX + 16];
+    if (!job_find(a, id))
+        return -ENOENT;
+    snprintf(line, sizeof line, "kill %s\n", id);
+    return line_conn_write(&a->conn, line, strlen(line));
+}

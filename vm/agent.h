@@ -1,0 +1,62 @@
+/*
+ * The host side of the guest agent's protocol (tools/guest/agent.c):
+ *   host:  run ID B64CMD | kill ID | ping ID
+ *   guest: hello NAME VERSION | pong ID | exit ID STATUS B64OUT B64ERR | error ID|- B64MSG
+ * Many commands run at once; results that arrive for other commands are kept
+ * until asked for.
+ */
+#ifndef FAULTFS_AGENT_H
+#define FAULTFS_AGENT_H
+
+#include "line_conn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_ID_MAX 16
+
+struct agent_result {
+    int status;    /* exit code, or 128 + signal */
+    char *out;     /* stdout, NUL-terminated (may hold NULs) */
+    size_t out_len;
+    char *err;     /* stderr */
+    size_t err_len;
+    char *failure; /* set instead when the command never ran or was lost */
+};
+
+struct agent_job; /* a command started and not yet collected */
+
+struct agent {
+    struct line_conn conn;
+    unsigned next_id;
+    unsigned generation;  /* bumped at every hello: the guest (re)started */
+    struct agent_job *jobs;
+};
+
+/* Connects to the agent's socket and waits for its hello. 0, or -errno with WHY. */
+int agent_open(struct agent *a, const char *path, uint64_t deadline_ns, char *why, size_t why_size);
+void agent_close(struct agent *a);
+
+/* Waits for the next hello (after a reset); commands in flight are failed. 0 or -errno. */
+int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t why_size);
+
+/* Starts CMD with /bin/sh -c in the guest; ID gets its id. 0 or -errno. */
+int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX]);
+
+/*
+ * Waits until command ID has finished and fills OUT (freed with
+ * agent_result_free). 0, -ETIMEDOUT (still running; wait again later),
+ * -ENOENT (no such command), or another -errno for a lost connection.
+ */
+int agent_wait(struct agent *a, const char *id, uint64_t deadline_ns, struct agent_result *out);
+
+/* Whether command ID has finished, without blocking. */
+bool agent_done(struct agent *a, const char *id);
+
+/* SIGKILLs command ID's process group in the guest. 0 or -errno. */
+int agent_kill(struct agent *a, const char *id);
+
+void agent_result_free(struct agent_result *r);
+
+#endif
