@@ -35,6 +35,7 @@ typedef struct LDisk {
     char id[DISK_ID_MAX + 1];      /* as the script named it */
     char mount_id[DISK_ID_MAX + 1]; /* <vm>.<id> */
     unsigned slot;                 /* its VM's number for it: QEMU node d<slot> */
+    bool retry;                    /* on_error = "retry" */
     char *image;                   /* the backing image, or NULL */
     int fd;                        /* the raw image for sector I/O, or -1 */
     lua_Integer size;              /* the modelled size */
@@ -292,7 +293,11 @@ static int disk_clear_faults(lua_State *L)
         return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write or slow)",
                           mode);
     snprintf(line, sizeof line, "clear%s%s\n", mode ? " " : "", mode ? mode : "");
-    return disk_send(L, d, "clear_faults", line);
+    disk_send(L, d, "clear_faults", line);
+    /* A VM paused on this disk's error retries now, as a device would. */
+    lua_getiuservalue(L, 1, 1);
+    lvm_service(L, lua_gettop(L));
+    return 0;
 }
 
 /* disk:active_faults() -> {"eio_read", "slow"}: the active modes, sorted */
@@ -499,6 +504,7 @@ bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
     else
         snprintf(out->serial, sizeof out->serial, "disk%u", d->slot);
     snprintf(out->path, sizeof out->path, "%s/%s/image", m->dir, d->mount_id);
+    out->retry = d->retry;
     return true;
 }
 
@@ -541,8 +547,10 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
         lua_pushnil(L);
         while (lua_next(L, opts_index)) {
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image"))
-                return luaL_error(L, "attach_disk: unknown option '%s' (expected id, size, image)",
+            if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image") &&
+                strcmp(key, "on_error"))
+                return luaL_error(L,
+                                  "attach_disk: unknown option '%s' (expected id, size, image, on_error)",
                                   key);
             lua_pop(L, 1);
         }
@@ -572,6 +580,16 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
                                   luaL_tolstring(L, -1, NULL));
             size = lua_tointeger(L, -1);
         }
+        lua_pop(L, 1);
+    }
+    bool retry = false;
+    if (opts) {
+        opt_field(L, opts, "on_error");
+        const char *policy = lua_tostring(L, -1);
+        if (!lua_isnil(L, -1) && (!policy || (strcmp(policy, "report") && strcmp(policy, "retry"))))
+            return luaL_error(L, "attach_disk: on_error must be \"report\" or \"retry\" (got %s)",
+                              luaL_tolstring(L, -1, NULL));
+        retry = policy && strcmp(policy, "retry") == 0;
         lua_pop(L, 1);
     }
     const char *image = NULL;
@@ -611,6 +629,7 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
                           vm_name, id, DISK_ID_MAX);
     d->size = size;
     d->slot = lvm_take_slot(lvm_check(L, vm_index));
+    d->retry = retry;
     d->detached = false;
     if (image)
         disk_set_image(L, self, d, "attach_disk", image);

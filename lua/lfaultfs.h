@@ -54,6 +54,7 @@ struct ldisk_drive {
     char node[16];          /* QEMU node name, unique in its VM */
     char serial[21];        /* the guest reads it in /sys/block/vdX/serial */
     char path[PATH_MAX];    /* MOUNT/<vm>.<id>/image */
+    bool retry;             /* on_error = "retry": QEMU pauses on an error, retries on resume */
 };
 
 /* Fills OUT for the Disk at INDEX; false when it has no image (nothing to plug). */
@@ -79,6 +80,13 @@ unsigned lvm_take_slot(LVM *vm);
  */
 int lvm_plug_disk(lua_State *L, int vm_index, int disk_index);
 void lvm_unplug_disk(lua_State *L, int vm_index, int disk_index);
+
+/*
+ * Lets the VM at VM_INDEX run on if QEMU paused it on an I/O error of an
+ * on_error = "retry" disk: the request is retried (and pauses it again while
+ * the fault lasts). Called whenever the harness waits on the VM.
+ */
+void lvm_service(lua_State *L, int vm_index);
 
 /* The guest's device (/dev/vdX) of SERIAL, pushed as a string; raises if the VM is not running. */
 int lvm_guest_device(lua_State *L, int vm_index, const char *serial);

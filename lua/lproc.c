@@ -49,6 +49,7 @@ static int push_result(lua_State *L, const char *cmd, struct agent_result *r)
 static int result_assert_ok(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    const char *msg = luaL_optstring(L, 2, NULL);
     lua_getfield(L, 1, "status");
     lua_Integer status = lua_tointeger(L, -1);
     if (status == 0) {
@@ -57,7 +58,6 @@ static int result_assert_ok(lua_State *L)
     }
     lua_getfield(L, 1, "cmd");
     lua_getfield(L, 1, "stderr");
-    const char *msg = luaL_optstring(L, 2, NULL);
     return luaL_error(L, "%s%scommand '%s' failed with status %I: %s", msg ? msg : "",
                       msg ? ": " : "", lua_tostring(L, -2), status, lua_tostring(L, -1));
 }
@@ -71,6 +71,19 @@ static int result_tostring(lua_State *L)
 }
 
 /* ---- running to completion ---- */
+
+/* agent_wait in slices, letting a VM paused on a retry disk's error retry in between. */
+static int wait_serviced(lua_State *L, int vm_index, struct vm_machine *m, const char *id,
+                         uint64_t deadline, struct agent_result *r)
+{
+    for (;;) {
+        uint64_t slice = duration_now_ns() + 50 * DURATION_NS_PER_MS;
+        int rc = agent_wait(&m->agent, id, slice < deadline ? slice : deadline, r);
+        if (rc != -ETIMEDOUT || duration_now_ns() >= deadline)
+            return rc;
+        lvm_service(L, vm_index);
+    }
+}
 
 static const char *lost_text(int rc)
 {
@@ -86,7 +99,7 @@ int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
     int rc = agent_start(&m->agent, cmd, id);
     if (rc < 0)
         return luaL_error(L, "run: cannot start '%s': %s", cmd, strerror(-rc));
-    rc = agent_wait(&m->agent, id, duration_now_ns() + timeout_ns, &r);
+    rc = wait_serviced(L, vm_index, m, id, duration_now_ns() + timeout_ns, &r);
     if (rc == -ETIMEDOUT) {
         char text[DURATION_TEXT_MAX];
         agent_kill(&m->agent, id);
@@ -143,7 +156,7 @@ static int proc_wait(lua_State *L)
     lua_getiuservalue(L, 1, 1);
     struct vm_machine *m = lvm_machine(L, -1, "wait");
     struct agent_result r;
-    int rc = agent_wait(&m->agent, p->id, duration_now_ns() + timeout, &r);
+    int rc = wait_serviced(L, lua_gettop(L), m, p->id, duration_now_ns() + timeout, &r);
     if (rc == -ETIMEDOUT) {
         char text[DURATION_TEXT_MAX];
         duration_format(timeout, text);

@@ -26,6 +26,8 @@
 #define VM_MEMORY_MB 512
 #define VM_BOOT_TIMEOUT_NS (180 * DURATION_NS_PER_S)
 #define VM_PLUG_TIMEOUT_NS (30 * DURATION_NS_PER_S)
+/* How often a waiting harness lets a VM paused on a retry disk's error retry. */
+#define LVM_SERVICE_NS (50 * DURATION_NS_PER_MS)
 
 struct LVM {
     char name[DISK_ID_MAX + 1];
@@ -75,6 +77,13 @@ static uint64_t boot_timeout(void)
     return VM_BOOT_TIMEOUT_NS;
 }
 
+void lvm_service(lua_State *L, int vm_index)
+{
+    LVM *vm = lvm_check(L, vm_index);
+    if (vm->machine && vm_machine_alive(vm->machine))
+        vm_machine_resume_after_error(vm->machine);
+}
+
 /* ---- disks ---- */
 
 int lvm_guest_device(lua_State *L, int vm_index, const char *serial)
@@ -101,7 +110,8 @@ int lvm_plug_disk(lua_State *L, int vm_index, int disk_index)
     char why[512];
     if (!vm->machine || !ldisk_drive(L, disk_index, &drive))
         return 0;
-    const struct vm_drive d = {.node = drive.node, .path = drive.path, .serial = drive.serial};
+    const struct vm_drive d = {
+        .node = drive.node, .path = drive.path, .serial = drive.serial, .stop_on_error = drive.retry};
     if (vm_machine_plug(vm->machine, &d, why, sizeof why) < 0) {
         lua_pushfstring(L, "attach_disk: hot-plug into vm '%s' failed: %s", vm->name, why);
         return -1;
@@ -248,7 +258,8 @@ static int vm_boot(lua_State *L)
     for (size_t i = 0; i < n; i++)
         vd[i] = (struct vm_drive){.node = drives[i].drive.node,
                                   .path = drives[i].drive.path,
-                                  .serial = drives[i].drive.serial};
+                                  .serial = drives[i].drive.serial,
+                                  .stop_on_error = drives[i].drive.retry};
 
     struct vm_guest g;
     if (vm_guest_locate(&g, why, sizeof why) < 0)
@@ -448,7 +459,15 @@ static int console_path(lua_State *L)
 /* clock:sleep(duration): waits on the host while the guest runs on */
 static int clock_sleep(lua_State *L)
 {
-    duration_sleep(lfaultfs_duration(L, 2, 0, "sleep"));
+    uint64_t deadline = duration_now_ns() + lfaultfs_duration(L, 2, 0, "sleep");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "vm");
+    int vm = lua_gettop(L);
+    for (uint64_t now = duration_now_ns(); now < deadline; now = duration_now_ns()) {
+        uint64_t left = deadline - now;
+        duration_sleep(left < LVM_SERVICE_NS ? left : LVM_SERVICE_NS);
+        lvm_service(L, vm);
+    }
     return 0;
 }
 

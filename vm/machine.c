@@ -121,11 +121,16 @@ static json_t *drive_blockdev(const struct vm_drive *d)
                      "driver", "file", "filename", d->path);
 }
 
+static const char *drive_error_action(const struct vm_drive *d)
+{
+    return d->stop_on_error ? "stop" : "report";
+}
+
 static char *drive_device(const struct vm_drive *d)
 {
     char *text = NULL;
-    if (asprintf(&text, "virtio-blk-pci,drive=%s,id=dev-%s,serial=%s", d->node, d->node,
-                 d->serial) < 0)
+    if (asprintf(&text, "virtio-blk-pci,drive=%s,id=dev-%s,serial=%s,rerror=%s,werror=%s",
+                 d->node, d->node, d->serial, drive_error_action(d), drive_error_action(d)) < 0)
         return NULL;
     return text;
 }
@@ -339,8 +344,9 @@ int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, char *why, s
     char dev[64];
     snprintf(dev, sizeof dev, "dev-%s", d->node);
     ret = qmp_execute(&m->qmp, "device_add",
-                      json_pack("{s:s, s:s, s:s, s:s}", "driver", "virtio-blk-pci", "drive",
-                                d->node, "id", dev, "serial", d->serial),
+                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-blk-pci",
+                                "drive", d->node, "id", dev, "serial", d->serial, "rerror",
+                                drive_error_action(d), "werror", drive_error_action(d)),
                       QMP_TIMEOUT_NS, why, why_size);
     if (!ret) {
         char ignored[128];
@@ -350,6 +356,21 @@ int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, char *why, s
     }
     json_decref(ret);
     return 0;
+}
+
+int vm_machine_resume_after_error(struct vm_machine *m)
+{
+    char why[256];
+    json_t *status = qmp_execute(&m->qmp, "query-status", NULL, QMP_TIMEOUT_NS, why, sizeof why);
+    if (!status)
+        return -EIO;
+    const char *state = json_string_value(json_object_get(status, "status"));
+    bool paused = state && strcmp(state, "io-error") == 0;
+    json_decref(status);
+    if (!paused)
+        return 0;
+    json_decref(qmp_execute(&m->qmp, "cont", NULL, QMP_TIMEOUT_NS, why, sizeof why));
+    return 1;
 }
 
 int vm_machine_unplug(struct vm_machine *m, const char *node, char *why, size_t why_size)

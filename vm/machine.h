@@ -31,6 +31,8 @@ struct vm_drive {
     const char *node;   /* QEMU node name: a letter, then [A-Za-z0-9_-], at most 31 */
     const char *path;   /* the image file, e.g. MOUNT/vm.vda/image */
     const char *serial; /* what the guest reads in /sys/block/vdX/serial (at most 20) */
+    bool stop_on_error; /* QEMU pauses the VM on an I/O error (retried at `cont`) instead of
+                           reporting it to the guest */
 };
 
 struct vm_machine {
@@ -68,6 +70,12 @@ int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, char *why, s
  * blockdev-del. -ENODEV when QEMU has no such device ("Device not found").
  */
 int vm_machine_unplug(struct vm_machine *m, const char *node, char *why, size_t why_size);
+
+/*
+ * Lets a VM that QEMU paused on an I/O error of a stop_on_error disk run on:
+ * the failed request is retried. Returns 1 if it was paused, 0 if not, -errno.
+ */
+int vm_machine_resume_after_error(struct vm_machine *m);
 
 /* Whether the QEMU process is still alive. */
 bool vm_machine_alive(struct vm_machine *m);
