@@ -150,6 +150,14 @@ static const luaL_Reg faultfs_functions[] = {
     {NULL, NULL},
 };
 
+volatile sig_atomic_t lfaultfs_stop_requested;
+
+void lfaultfs_check_stop(lua_State *L)
+{
+    if (lfaultfs_stop_requested)
+        luaL_error(L, "provium: interrupted");
+}
+
 uint64_t lfaultfs_duration(lua_State *L, int index, uint64_t default_ns, const char *what)
 {
     if (lua_isnoneornil(L, index))

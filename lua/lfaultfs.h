@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -105,6 +106,16 @@ int lproc_start(lua_State *L, int vm_index, const char *cmd);
 /* Pushes a Worker of the VM at INDEX. */
 int lproc_worker(lua_State *L, int vm_index);
 void lproc_open(lua_State *L);
+
+/*
+ * Set from a signal handler (provium's SIGINT/SIGTERM): long waits in C (a
+ * guest command, a sleep) give up at their next slice and raise
+ * "provium: interrupted", so the runner can tear down at once.
+ */
+extern volatile sig_atomic_t lfaultfs_stop_requested;
+
+/* Raises "provium: interrupted" if a stop was requested. */
+void lfaultfs_check_stop(lua_State *L);
 
 /* The duration at INDEX: a string such as "5s" or "100ms", or a number of seconds. */
 uint64_t lfaultfs_duration(lua_State *L, int index, uint64_t default_ns, const char *what);

@@ -81,6 +81,7 @@ static int wait_serviced(lua_State *L, int vm_index, struct vm_machine *m, const
         int rc = agent_wait(&m->agent, id, slice < deadline ? slice : deadline, r);
         if (rc != -ETIMEDOUT || duration_now_ns() >= deadline)
             return rc;
+        lfaultfs_check_stop(L);
         lvm_service(L, vm_index);
     }
 }

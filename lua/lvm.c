@@ -466,6 +466,7 @@ static int clock_sleep(lua_State *L)
     for (uint64_t now = duration_now_ns(); now < deadline; now = duration_now_ns()) {
         uint64_t left = deadline - now;
         duration_sleep(left < LVM_SERVICE_NS ? left : LVM_SERVICE_NS);
+        lfaultfs_check_stop(L);
         lvm_service(L, vm);
     }
     return 0;

@@ -30,6 +30,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
+    lfaultfs_stop_requested = 1;
     /* lua_sethook is the one Lua call that is safe in a signal handler. */
     if (running)
         lua_sethook(running, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
