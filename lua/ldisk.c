@@ -499,8 +499,9 @@ bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
     lua_pop(L, 1);
     snprintf(out->node, sizeof out->node, "d%u", d->slot);
     /* The id itself when it fits the 20 bytes virtio-blk gives a serial. */
-    if (strlen(d->id) < sizeof out->serial)
-        snprintf(out->serial, sizeof out->serial, "%s", d->id);
+    size_t id_len = strlen(d->id);
+    if (id_len < sizeof out->serial)
+        memcpy(out->serial, d->id, id_len + 1);
     else
         snprintf(out->serial, sizeof out->serial, "disk%u", d->slot);
     snprintf(out->path, sizeof out->path, "%s/%s/image", m->dir, d->mount_id);
