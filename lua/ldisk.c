@@ -674,10 +674,5 @@ static const luaL_Reg disk_metamethods[] = {
 
 void ldisk_open(lua_State *L)
 {
-    luaL_newmetatable(L, FAULTFS_DISK);
-    luaL_setfuncs(L, disk_metamethods, 0);
-    luaL_newlibtable(L, disk_methods);
-    luaL_setfuncs(L, disk_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    lfaultfs_new_class(L, FAULTFS_DISK, disk_methods, disk_metamethods);
 }

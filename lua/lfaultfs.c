@@ -150,6 +150,19 @@ static const luaL_Reg faultfs_functions[] = {
     {NULL, NULL},
 };
 
+void lfaultfs_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                        const luaL_Reg *metamethods)
+{
+    luaL_newmetatable(L, name);
+    if (metamethods)
+        luaL_setfuncs(L, metamethods, 0);
+    lua_newtable(L);
+    if (methods)
+        luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}
+
 volatile sig_atomic_t lfaultfs_stop_requested;
 
 void lfaultfs_check_stop(lua_State *L)

@@ -108,6 +108,13 @@ int lproc_worker(lua_State *L, int vm_index);
 void lproc_open(lua_State *L);
 
 /*
+ * Registers metatable NAME with METAMETHODS, its __index a table of METHODS
+ * (either may be NULL). Leaves the stack as it was.
+ */
+void lfaultfs_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                        const luaL_Reg *metamethods);
+
+/*
  * Set from a signal handler (provium's SIGINT/SIGTERM): long waits in C (a
  * guest command, a sleep) give up at their next slice and raise
  * "provium: interrupted", so the runner can tear down at once.

@@ -312,12 +312,7 @@ static const luaL_Reg mount_metamethods[] = {
 
 int lmount_open(lua_State *L)
 {
-    luaL_newmetatable(L, FAULTFS_MOUNT);
-    luaL_setfuncs(L, mount_metamethods, 0);
-    luaL_newlibtable(L, mount_methods);
-    luaL_setfuncs(L, mount_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    lfaultfs_new_class(L, FAULTFS_MOUNT, mount_methods, mount_metamethods);
     lua_pushcfunction(L, mount_new);
     return 1;
 }

@@ -20,8 +20,8 @@
 #define FAULTFS_PROC "faultfs.Proc"
 #define PROC_KILL_GRACE_NS (5 * DURATION_NS_PER_S)
 
-static const char result_key = 'r';
-static const char worker_key = 'w';
+#define FAULTFS_RESULT "faultfs.Result"
+#define FAULTFS_WORKER "faultfs.Worker"
 
 /* ---- results ---- */
 
@@ -39,8 +39,7 @@ static int push_result(lua_State *L, const char *cmd, struct agent_result *r)
     lua_setfield(L, -2, "stderr");
     lua_pushboolean(L, r->status == 0);
     lua_setfield(L, -2, "ok");
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &result_key);
-    lua_setmetatable(L, -2);
+    luaL_setmetatable(L, FAULTFS_RESULT);
     agent_result_free(r);
     return 1;
 }
@@ -224,8 +223,7 @@ int lproc_worker(lua_State *L, int vm_index)
     lua_newtable(L);
     lua_pushvalue(L, vm_index);
     lua_setfield(L, -2, "vm");
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &worker_key);
-    lua_setmetatable(L, -2);
+    luaL_setmetatable(L, FAULTFS_WORKER);
     return 1;
 }
 
@@ -268,6 +266,12 @@ static const luaL_Reg result_methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg result_metamethods[] = {
+    {"__tostring", result_tostring},
+    {"__index", NULL},
+    {NULL, NULL},
+};
+
 static const luaL_Reg worker_methods[] = {
     {"run", worker_run},
     {"run_async", worker_run_async},
@@ -276,21 +280,7 @@ static const luaL_Reg worker_methods[] = {
 
 void lproc_open(lua_State *L)
 {
-    luaL_newmetatable(L, FAULTFS_PROC);
-    luaL_setfuncs(L, proc_metamethods, 0);
-    luaL_newlib(L, proc_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-
-    lua_newtable(L);
-    luaL_newlib(L, result_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, result_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &result_key);
-
-    lua_newtable(L);
-    luaL_newlib(L, worker_methods);
-    lua_setfield(L, -2, "__index");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &worker_key);
+    lfaultfs_new_class(L, FAULTFS_PROC, proc_methods, proc_metamethods);
+    lfaultfs_new_class(L, FAULTFS_RESULT, result_methods, result_metamethods);
+    lfaultfs_new_class(L, FAULTFS_WORKER, worker_methods, NULL);
 }

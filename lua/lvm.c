@@ -38,8 +38,8 @@ struct LVM {
 
 #define tovm(L) ((LVM *)luaL_checkudata(L, 1, FAULTFS_VM))
 
-static const char console_key = 'c';
-static const char clock_key = 'k';
+#define FAULTFS_CONSOLE "faultfs.Console"
+#define FAULTFS_CLOCK "faultfs.Clock"
 
 LVM *lvm_check(lua_State *L, int index)
 {
@@ -478,26 +478,25 @@ static int clock_now(lua_State *L)
     return 1;
 }
 
-/* Pushes {vm = VM} with the metatable registered under KEY. */
-static int push_view(lua_State *L, const void *key)
+/* Pushes {vm = VM} with the metatable CLASS. */
+static int push_view(lua_State *L, const char *class)
 {
     tovm(L);
     lua_newtable(L);
     lua_pushvalue(L, 1);
     lua_setfield(L, -2, "vm");
-    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
-    lua_setmetatable(L, -2);
+    luaL_setmetatable(L, class);
     return 1;
 }
 
 static int vm_console(lua_State *L)
 {
-    return push_view(L, &console_key);
+    return push_view(L, FAULTFS_CONSOLE);
 }
 
 static int vm_clock(lua_State *L)
 {
-    return push_view(L, &clock_key);
+    return push_view(L, FAULTFS_CLOCK);
 }
 
 static int vm_tostring(lua_State *L)
@@ -565,23 +564,9 @@ int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest)
     return 1;
 }
 
-static void register_view(lua_State *L, const void *key, const luaL_Reg *methods)
-{
-    lua_newtable(L);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
-}
-
 void lvm_open(lua_State *L)
 {
-    luaL_newmetatable(L, FAULTFS_VM);
-    luaL_setfuncs(L, vm_metamethods, 0);
-    luaL_newlibtable(L, vm_methods);
-    luaL_setfuncs(L, vm_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-    register_view(L, &console_key, console_methods);
-    register_view(L, &clock_key, clock_methods);
+    lfaultfs_new_class(L, FAULTFS_VM, vm_methods, vm_metamethods);
+    lfaultfs_new_class(L, FAULTFS_CONSOLE, console_methods, NULL);
+    lfaultfs_new_class(L, FAULTFS_CLOCK, clock_methods, NULL);
 }

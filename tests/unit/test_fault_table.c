@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 static struct fault_table table;
@@ -160,7 +161,10 @@ Test(fault_table, concurrent_set_and_clear_while_checking)
     struct fault_edit on[2] = {{.op = FAULT_EDIT_SET, .rule = fault_rule_default(mode("eio_read"))},
                                {.op = FAULT_EDIT_SET, .rule = fault_rule_default(mode("slow"))}};
     struct fault_edit off = {.op = FAULT_EDIT_CLEAR_ALL};
-    for (int i = 0; i < 20000; i++) {
+    /* Race for real: start flipping once the checkers run, and keep on while they do. */
+    while (atomic_load(&r.checks) == 0)
+        sched_yield();
+    for (int i = 0; i < 20000 || atomic_load(&r.checks) < 20000; i++) {
         cr_assert_eq(fault_table_apply(&table, on, 2), 0);
         cr_assert_eq(fault_table_apply(&table, &off, 1), 0);
     }
