@@ -14,8 +14,14 @@ done
 check "the module lands in a directory of Lua's default cpath" \
     bash -c "lua5.4 -e 'print(package.cpath)' | tr ';' '\n' | grep -qx '/usr/local/lib/lua/5.4/?.so'"
 check "the man pages land in man's default path" bash -c "manpath 2>/dev/null | tr ':' '\n' | grep -qx '/usr/local/share/man' || test -d /usr/local/share/man"
+# A sanitizer build's module needs its runtime loaded first into the plain interpreter.
+preload=()
+if ldd "$root/usr/local/lib/lua/5.4/faultfs.so" | grep -q libasan; then
+    preload=(LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+        ASAN_OPTIONS=detect_leaks=0)
+fi
 check "lua5.4 loads the installed module" \
-    env LUA_CPATH="$root/usr/local/lib/lua/5.4/?.so" lua5.4 -e 'local f = require "faultfs"; assert(f.SECTOR_SIZE == 512); assert(f.version)'
+    env "${preload[@]}" LUA_CPATH="$root/usr/local/lib/lua/5.4/?.so" lua5.4 -e 'local f = require "faultfs"; assert(f.SECTOR_SIZE == 512); assert(f.version)'
 
 make_image a.img $((1 << 20))
 cat >"$WORK/t.lua" <<'LUA'
@@ -31,7 +37,7 @@ check "the installed provium runs a script" same "$(tail -1 <<<"$out")" "1 passe
 check "the installed man page renders" bash -c "man -l '$root/usr/local/share/man/man1/provium.1' 2>/dev/null | grep -q provium"
 
 # Plain lua5.4 with the installed module: a mount, a VM and a disk, no runner.
-out=$(env -u FAULTFS PATH="$root/usr/local/bin:$PATH" LUA_CPATH="$root/usr/local/lib/lua/5.4/?.so" IMG="$WORK/a.img" lua5.4 -e '
+out=$(env -u FAULTFS "${preload[@]}" PATH="$root/usr/local/bin:$PATH" LUA_CPATH="$root/usr/local/lib/lua/5.4/?.so" IMG="$WORK/a.img" lua5.4 -e '
   local faultfs = require "faultfs"
   local m <close> = faultfs.mount()
   local vm = faultfs.vm(m, "v", "pebble")
