@@ -26,6 +26,13 @@ check "zero-range passes through" fallocate -z -o 3145728 -l 65536 "$MNT/vda/ima
 check "that range reads as zeros" same \
     "$(dd if="$WORK/a.img" bs=65536 skip=48 count=1 status=none | tr -d '\0' | wc -c)" 0
 check "the size never changed" same "$(stat -c %s "$WORK/a.img")" 4194304
+if command -v fio >/dev/null; then
+    for engine in psync libaio io_uring; do
+        check "fio $engine writes and verifies through the mount (O_DIRECT)" \
+            fio --name=$engine --filename="$MNT/vda/image" --ioengine=$engine --direct=1 --rw=randwrite \
+            --bs=4k --iodepth=16 --size=2m --offset=1m --verify=crc32c --do_verify=1 --output=/dev/null
+    done
+fi
 check "fsync and fdatasync succeed" dd if=/dev/zero of="$MNT/vda/image" bs=4096 count=1 conv=notrunc,fsync,fdatasync status=none
 
 finish
