@@ -36,6 +36,7 @@ typedef struct LDisk {
     char mount_id[DISK_ID_MAX + 1]; /* <vm>.<id> */
     unsigned slot;                 /* its VM's number for it: QEMU node d<slot> */
     bool retry;                    /* on_error = "retry" */
+    const char *aio;               /* QEMU's aio for it: "threads", "native", "io_uring" */
     char *image;                   /* the backing image, or NULL */
     int fd;                        /* the raw image for sector I/O, or -1 */
     lua_Integer size;              /* the modelled size */
@@ -506,6 +507,7 @@ bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
         snprintf(out->serial, sizeof out->serial, "disk%u", d->slot);
     snprintf(out->path, sizeof out->path, "%s/%s/image", m->dir, d->mount_id);
     out->retry = d->retry;
+    out->aio = d->aio;
     return true;
 }
 
@@ -549,10 +551,10 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
         while (lua_next(L, opts_index)) {
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
             if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image") &&
-                strcmp(key, "on_error"))
-                return luaL_error(L,
-                                  "attach_disk: unknown option '%s' (expected id, size, image, on_error)",
-                                  key);
+                strcmp(key, "on_error") && strcmp(key, "aio"))
+                return luaL_error(
+                    L, "attach_disk: unknown option '%s' (expected id, size, image, on_error, aio)",
+                    key);
             lua_pop(L, 1);
         }
     }
@@ -593,6 +595,24 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
         retry = policy && strcmp(policy, "retry") == 0;
         lua_pop(L, 1);
     }
+    static const char *const aio_modes[] = {"threads", "native", "io_uring", NULL};
+    const char *aio = aio_modes[0];
+    if (opts) {
+        opt_field(L, opts, "aio");
+        if (!lua_isnil(L, -1)) {
+            const char *want = lua_tostring(L, -1);
+            aio = NULL;
+            for (int i = 0; want && aio_modes[i]; i++) {
+                if (strcmp(want, aio_modes[i]) == 0)
+                    aio = aio_modes[i];
+            }
+            if (!aio)
+                return luaL_error(L,
+                                  "attach_disk: aio must be \"threads\", \"native\" or \"io_uring\" (got %s)",
+                                  luaL_tolstring(L, -1, NULL));
+        }
+        lua_pop(L, 1);
+    }
     const char *image = NULL;
     if (opts) {
         opt_field(L, opts, "image");
@@ -631,6 +651,7 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
     d->size = size;
     d->slot = lvm_take_slot(lvm_check(L, vm_index));
     d->retry = retry;
+    d->aio = aio;
     d->detached = false;
     if (image)
         disk_set_image(L, self, d, "attach_disk", image);

@@ -56,6 +56,7 @@ struct ldisk_drive {
     char serial[21];        /* the guest reads it in /sys/block/vdX/serial */
     char path[PATH_MAX];    /* MOUNT/<vm>.<id>/image */
     bool retry;             /* on_error = "retry": QEMU pauses on an error, retries on resume */
+    const char *aio;        /* "threads", "native" or "io_uring" (static strings) */
 };
 
 /* Fills OUT for the Disk at INDEX; false when it has no image (nothing to plug). */

@@ -110,8 +110,11 @@ int lvm_plug_disk(lua_State *L, int vm_index, int disk_index)
     char why[512];
     if (!vm->machine || !ldisk_drive(L, disk_index, &drive))
         return 0;
-    const struct vm_drive d = {
-        .node = drive.node, .path = drive.path, .serial = drive.serial, .stop_on_error = drive.retry};
+    const struct vm_drive d = {.node = drive.node,
+                               .path = drive.path,
+                               .serial = drive.serial,
+                               .stop_on_error = drive.retry,
+                               .aio = drive.aio};
     if (vm_machine_plug(vm->machine, &d, why, sizeof why) < 0) {
         lua_pushfstring(L, "attach_disk: hot-plug into vm '%s' failed: %s", vm->name, why);
         return -1;
@@ -259,7 +262,8 @@ static int vm_boot(lua_State *L)
         vd[i] = (struct vm_drive){.node = drives[i].drive.node,
                                   .path = drives[i].drive.path,
                                   .serial = drives[i].drive.serial,
-                                  .stop_on_error = drives[i].drive.retry};
+                                  .stop_on_error = drives[i].drive.retry,
+                                  .aio = drives[i].drive.aio};
 
     struct vm_guest g;
     if (vm_guest_locate(&g, why, sizeof why) < 0)

@@ -117,8 +117,12 @@ bool vm_kvm_usable(void)
 
 static json_t *drive_blockdev(const struct vm_drive *d)
 {
-    return json_pack("{s:s, s:s, s:{s:s, s:s}}", "driver", "raw", "node-name", d->node, "file",
-                     "driver", "file", "filename", d->path);
+    const char *aio = d->aio ? d->aio : "threads";
+    /* native and io_uring need O_DIRECT: cache.direct=on, what cache=none means. */
+    bool direct = strcmp(aio, "threads") != 0;
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:b}}}", "driver", "raw", "node-name",
+                     d->node, "file", "driver", "file", "filename", d->path, "aio", aio, "cache",
+                     "direct", direct);
 }
 
 static const char *drive_error_action(const struct vm_drive *d)

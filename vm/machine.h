@@ -33,6 +33,8 @@ struct vm_drive {
     const char *serial; /* what the guest reads in /sys/block/vdX/serial (at most 20) */
     bool stop_on_error; /* QEMU pauses the VM on an I/O error (retried at `cont`) instead of
                            reporting it to the guest */
+    const char *aio;    /* QEMU's aio: "threads" (default, cached), "native" or "io_uring"
+                           (both open the image O_DIRECT, as cache=none does) */
 };
 
 struct vm_machine {

@@ -63,3 +63,20 @@ test("a disk detached and attached again comes back", function(t)
   t:assert(read(again:guest_device()):assert_ok().stdout == "aaaa")
   again:detach()
 end)
+
+test("QEMU's aio modes: native and io_uring open the image O_DIRECT (cache=none)", function(t)
+  for _, aio in ipairs({"native", "io_uring"}) do
+    local d = vm:attach_disk({id = aio, image = H.image(aio .. ".img", 1024 * 1024, "n"), aio = aio})
+    local dev = d:guest_device()
+    vm:run("echo through-" .. aio .. " | odio write " .. dev .. " 4096"):assert_ok()
+    t:assert(H.bytes(d:image(), 4096, 8 + #aio) == "through-" .. aio, aio .. ": the write landed")
+    d:fault_inject("eio_read")
+    local r = vm:run("odio read " .. dev .. " 0 512")
+    t:assert(not r.ok and r.stderr:find("Input/output error"), aio .. ": " .. r.stderr)
+    d:clear_faults()
+    t:assert(read(dev):assert_ok().stdout == "nnnn", aio .. ": reads again")
+    d:detach()
+  end
+  H.raises(t, function() vm:attach_disk({id = "x", aio = "posix"}) end,
+    'attach_disk: aio must be "threads", "native" or "io_uring" (got posix)')
+end)
