@@ -3,18 +3,15 @@
  *
  * A Disk names a disk of a VM. With a backing image it is also attached to
  * the faultfs mount as MOUNT/<vm>.<id>; its faults live in that disk's ctl
- * (where a shell, faultctl or the guest's I/O path meet them), and
- * read_sectors / write_sectors go straight to the raw image yet honour the
- * same fault table in the seed's order: sleep if slow, check, I/O, re-check.
- * Without an image the Disk only models a size and keeps its faults locally.
+ * (where a shell, faultctl or the guest's I/O path meet them). Without an
+ * image the Disk only models a size and keeps its faults locally.
  *
- * Uservalues: 1 = its VM, 2 = the Mount.
+ * This file: attach_disk, with_image, detach, the accessors and the class.
+ * ldisk_io.c: sector I/O and faults. Uservalues: 1 = its VM, 2 = the Mount.
  */
-#include "lfaultfs.h"
+#include "ldisk_i.h"
 
 #include "ctl_parse.h"
-#include "fault_pipeline.h"
-#include "sector_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,30 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Most sectors one read_sectors call returns (32 MiB). */
-#define LDISK_MAX_SECTORS 65536
-
-typedef struct LDisk {
-    bool detached;
-    bool faults_ready;             /* faults was initialized */
-    bool in_mount;                 /* MOUNT/<mount_id> was attached for it */
-    char id[DISK_ID_MAX + 1];      /* as the script named it */
-    char mount_id[DISK_ID_MAX + 1]; /* <vm>.<id> */
-    unsigned slot;                 /* its VM's number for it: QEMU node d<slot> */
-    bool retry;                    /* on_error = "retry" */
-    const char *aio;               /* QEMU's aio for it: "threads", "native", "io_uring" */
-    char *image;                   /* the backing image, or NULL */
-    int fd;                        /* the raw image for sector I/O, or -1 */
-    lua_Integer size;              /* the modelled size */
-    struct fault_table faults;     /* a view of ctl; the only table of an image-less disk */
-} LDisk;
-
-#define todisk(L) ((LDisk *)luaL_checkudata(L, 1, FAULTFS_DISK))
-
-static const char *const no_image = "no backing image — disk:with_image required";
-
-/* The Disk at 1, raising the seed's error once it is detached. */
-static LDisk *disk_live(lua_State *L, const char *what)
+LDisk *ldisk_live(lua_State *L, const char *what)
 {
     LDisk *d = todisk(L);
     if (d->detached)
@@ -56,268 +30,12 @@ static LDisk *disk_live(lua_State *L, const char *what)
     return d;
 }
 
-/* The Mount of the Disk at index DI (kept alive by that Disk's uservalue). */
-static LMount *disk_mount(lua_State *L, int di)
+LMount *ldisk_mount(lua_State *L, int di)
 {
     lua_getiuservalue(L, di, 2);
     LMount *m = lmount_check(L, -1);
     lua_pop(L, 1);
     return m;
-}
-
-static const char *errno_name(int err)
-{
-    const char *name = strerrorname_np(err);
-    return name ? name : "E?";
-}
-
-/* ---- the fault view: the disk's ctl, reloaded at every step ---- */
-
-struct fault_view {
-    LDisk *disk;
-    const LMount *mount;
-};
-
-/* Replaces the local table with what ctl says now (all or nothing). */
-static int disk_reload_faults(LDisk *d, const LMount *m)
-{
-    char rel[DISK_ID_MAX + 8];
-    snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
-    char *text = lmount_read(m, rel);
-    if (!text)
-        return -errno;
-    size_t len = strlen(text);
-    char *batch_text = malloc(len + sizeof "clear\n");
-    if (!batch_text) {
-        free(text);
-        return -ENOMEM;
-    }
-    memcpy(batch_text, "clear\n", 6);
-    memcpy(batch_text + 6, text, len + 1);
-    struct ctl_batch batch;
-    struct ctl_error err;
-    int rc = ctl_parse(CTL_SCOPE_DISK, batch_text, len + 6, &batch, &err);
-    if (rc == 0)
-        rc = ctl_batch_apply_faults(&batch, &d->faults);
-    ctl_batch_free(&batch);
-    free(batch_text);
-    free(text);
-    return rc;
-}
-
-static struct fault_table *view_table(void *ctx, int *err)
-{
-    struct fault_view *v = ctx;
-    int rc = disk_reload_faults(v->disk, v->mount);
-    if (rc < 0) {
-        *err = rc;
-        return NULL;
-    }
-    return &v->disk->faults;
-}
-
-/* ---- sector I/O ---- */
-
-struct sector_call {
-    LDisk *disk;
-    uint64_t sector;
-    char *buf;
-    size_t len;
-    uint64_t count; /* reads */
-};
-
-static int image_size(const LDisk *d, uint64_t *size)
-{
-    struct stat st;
-    if (fstat(d->fd, &st) < 0)
-        return -errno;
-    *size = (uint64_t)st.st_size;
-    return 0;
-}
-
-static ssize_t do_read(void *ctx)
-{
-    struct sector_call *c = ctx;
-    uint64_t size;
-    int rc = image_size(c->disk, &size);
-    if (rc == 0)
-        rc = sector_io_read_sectors(c->disk->fd, size, c->sector, c->count, c->buf);
-    return rc < 0 ? rc : (ssize_t)c->len;
-}
-
-static ssize_t do_write(void *ctx)
-{
-    struct sector_call *c = ctx;
-    uint64_t size;
-    int rc = image_size(c->disk, &size);
-    if (rc == 0)
-        rc = sector_io_write_sectors(c->disk->fd, size, c->sector, c->buf, c->len);
-    return rc < 0 ? rc : (ssize_t)c->len;
-}
-
-/* Raises the error of a failed sector call, naming what failed and why. */
-static int sector_error(lua_State *L, const char *what, const LDisk *d, const struct sector_call *c,
-                        int rc)
-{
-    uint64_t size = 0;
-    if (rc == -ERANGE) {
-        image_size(d, &size);
-        return luaL_error(L, "%s: bytes %I..%I are past the end of disk '%s' (%I bytes, %I sectors)",
-                          what, (lua_Integer)(c->sector * SECTOR_SIZE),
-                          (lua_Integer)(c->sector * SECTOR_SIZE + c->len - 1), d->id,
-                          (lua_Integer)size, (lua_Integer)(size / SECTOR_SIZE));
-    }
-    if (rc == -EIO)
-        return luaL_error(L, "%s: EIO (Input/output error) at sector %I of disk '%s'", what,
-                          (lua_Integer)c->sector, d->id);
-    return luaL_error(L, "%s: %s (%s) on disk '%s'", what, errno_name(-rc), strerror(-rc), d->id);
-}
-
-static lua_Integer check_sector_arg(lua_State *L, int arg, const char *what, const char *name)
-{
-    if (!lua_isinteger(L, arg)) {
-        if (lua_type(L, arg) == LUA_TNUMBER)
-            luaL_error(L, "%s: %s must be a whole number of sectors (got %s)", what, name,
-                       lua_tostring(L, arg));
-        luaL_error(L, "%s: %s must be an integer (got %s)", what, name, luaL_typename(L, arg));
-    }
-    lua_Integer v = lua_tointeger(L, arg);
-    if (v < 0)
-        luaL_error(L, "%s: %s must not be negative (got %I)", what, name, v);
-    return v;
-}
-
-/* disk:read_sectors(offset, count) -> string of count * 512 bytes */
-static int disk_read_sectors(lua_State *L)
-{
-    LDisk *d = disk_live(L, "read_sectors");
-    lua_Integer off = check_sector_arg(L, 2, "read_sectors", "offset");
-    lua_Integer count = check_sector_arg(L, 3, "read_sectors", "count");
-    if (count < 1 || count > LDISK_MAX_SECTORS)
-        return luaL_error(L, "read_sectors: count must be between 1 and %d sectors (got %I)",
-                          LDISK_MAX_SECTORS, count);
-    if (!d->image)
-        return luaL_error(L, "read_sectors: %s", no_image);
-
-    struct fault_view view = {.disk = d, .mount = disk_mount(L, 1)};
-    const struct fault_source src = {.table = view_table, .ctx = &view};
-    luaL_Buffer b;
-    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .count = (uint64_t)count,
-                            .len = (size_t)count * SECTOR_SIZE};
-    c.buf = luaL_buffinitsize(L, &b, c.len);
-    const struct fault_request rq = {
-        .dir = FAULT_READ, .offset = c.sector * SECTOR_SIZE, .length = c.len};
-    ssize_t rc = fault_pipeline_run(&src, &rq, do_read, &c);
-    if (rc < 0)
-        return sector_error(L, "read_sectors", d, &c, (int)rc);
-    luaL_pushresultsize(&b, c.len);
-    return 1;
-}
-
-/* disk:write_sectors(offset, data): writes exactly #data bytes at offset * 512 */
-static int disk_write_sectors(lua_State *L)
-{
-    LDisk *d = disk_live(L, "write_sectors");
-    lua_Integer off = check_sector_arg(L, 2, "write_sectors", "offset");
-    if (lua_type(L, 3) != LUA_TSTRING)
-        return luaL_error(L, "write_sectors: data must be a string (got %s)", luaL_typename(L, 3));
-    size_t len;
-    const char *data = lua_tolstring(L, 3, &len);
-    if (!d->image)
-        return luaL_error(L, "write_sectors: %s", no_image);
-
-    struct fault_view view = {.disk = d, .mount = disk_mount(L, 1)};
-    const struct fault_source src = {.table = view_table, .ctx = &view};
-    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .buf = (char *)data, .len = len};
-    const struct fault_request rq = {
-        .dir = FAULT_WRITE, .offset = c.sector * SECTOR_SIZE, .length = len};
-    ssize_t rc = fault_pipeline_run(&src, &rq, do_write, &c);
-    if (rc < 0)
-        return sector_error(L, "write_sectors", d, &c, (int)rc);
-    return 0;
-}
-
-/* ---- faults ---- */
-
-/* Sends TEXT (one batch for the disk's ctl), or applies it locally without an image. */
-static int disk_send(lua_State *L, LDisk *d, const char *what, const char *text)
-{
-    struct ctl_batch batch;
-    struct ctl_error err;
-    int rc = ctl_parse(CTL_SCOPE_DISK, text, strlen(text), &batch, &err);
-    if (rc == 0 && !d->in_mount)
-        rc = ctl_batch_apply_faults(&batch, &d->faults);
-    ctl_batch_free(&batch);
-    if (rc == -EINVAL)
-        return luaL_error(L, "%s: %s", what, err.text);
-    if (rc < 0)
-        return luaL_error(L, "%s: %s", what, strerror(-rc));
-    if (d->in_mount) {
-        char rel[DISK_ID_MAX + 8];
-        snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
-        rc = lmount_write(disk_mount(L, 1), rel, text);
-        if (rc < 0)
-            return luaL_error(L, "%s: writing %s/%s: %s", what, disk_mount(L, 1)->dir, rel,
-                              strerror(-rc));
-    }
-    return 0;
-}
-
-static bool word_ok(const char *s)
-{
-    return *s && strcspn(s, " \t\r\n#") == strlen(s);
-}
-
-/* disk:fault_inject(mode [, duration]) */
-static int disk_fault_inject(lua_State *L)
-{
-    LDisk *d = disk_live(L, "fault_inject");
-    const char *mode = luaL_checkstring(L, 2);
-    const char *duration = luaL_optstring(L, 3, NULL);
-    char line[256];
-    if (!word_ok(mode) || !fault_mode_find(mode, strlen(mode)))
-        return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write or slow)",
-                          mode);
-    if (duration && !word_ok(duration))
-        return luaL_error(L, "fault_inject: bad duration '%s'", duration);
-    snprintf(line, sizeof line, "%s%s%s\n", mode, duration ? " " : "", duration ? duration : "");
-    return disk_send(L, d, "fault_inject", line);
-}
-
-/* disk:clear_faults([mode]) */
-static int disk_clear_faults(lua_State *L)
-{
-    LDisk *d = disk_live(L, "clear_faults");
-    const char *mode = luaL_optstring(L, 2, NULL);
-    char line[128];
-    if (mode && !word_ok(mode))
-        return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write or slow)",
-                          mode);
-    snprintf(line, sizeof line, "clear%s%s\n", mode ? " " : "", mode ? mode : "");
-    disk_send(L, d, "clear_faults", line);
-    /* A VM paused on this disk's error retries now, as a device would. */
-    lua_getiuservalue(L, 1, 1);
-    lvm_service(L, lua_gettop(L));
-    return 0;
-}
-
-/* disk:active_faults() -> {"eio_read", "slow"}: the active modes, sorted */
-static int disk_active_faults(lua_State *L)
-{
-    LDisk *d = disk_live(L, "active_faults");
-    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
-    if (d->in_mount) {
-        int rc = disk_reload_faults(d, disk_mount(L, 1));
-        if (rc < 0)
-            return luaL_error(L, "active_faults: reading %s/ctl: %s", d->mount_id, strerror(-rc));
-    }
-    size_t n = fault_table_snapshot(&d->faults, rules, FAULT_TABLE_MAX_RULES);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushstring(L, rules[i].mode->name);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    return 1;
 }
 
 /* ---- life cycle ---- */
@@ -344,7 +62,7 @@ static void check_image(lua_State *L, const char *what, const char *image, const
 /* Opens IMAGE and attaches it to the mount; DI is the Disk's index. */
 static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, const char *image)
 {
-    LMount *m = disk_mount(L, di);
+    LMount *m = ldisk_mount(L, di);
     char real[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
     check_image(L, what, image, m);
     if (!realpath(image, real))
@@ -390,7 +108,7 @@ static void disk_release(lua_State *L, int di, LDisk *d)
 /* disk:detach(): unplug from the running VM (best effort), detach, mark detached */
 static int disk_detach(lua_State *L)
 {
-    LDisk *d = disk_live(L, "detach");
+    LDisk *d = ldisk_live(L, "detach");
     lua_getiuservalue(L, 1, 1);
     lvm_unplug_disk(L, lua_gettop(L), 1);
     /* Forget the id in the VM so it can be attached again. */
@@ -420,7 +138,7 @@ static int disk_gc(lua_State *L)
 /* disk:with_image(path) -> disk: gives an image-less disk its backing file */
 static int disk_with_image(lua_State *L)
 {
-    LDisk *d = disk_live(L, "with_image");
+    LDisk *d = ldisk_live(L, "with_image");
     const char *image = luaL_checkstring(L, 2);
     if (d->image)
         return luaL_error(L, "with_image: disk '%s' already has image '%s'", d->id, d->image);
@@ -428,7 +146,7 @@ static int disk_with_image(lua_State *L)
     /* Faults set while it had no image carry over to the mount's table. */
     char text[FAULT_TABLE_MAX_RULES * FAULT_RULE_TEXT_MAX];
     if (fault_table_render(&d->faults, text, sizeof text) > 0)
-        disk_send(L, d, "with_image", text);
+        ldisk_send(L, d, "with_image", text);
     lua_getiuservalue(L, 1, 1);
     if (lvm_plug_disk(L, lua_gettop(L), 1) < 0)
         return lua_error(L);
@@ -446,13 +164,13 @@ static int disk_is_detached(lua_State *L)
 /* disk:size(): the image's live size when it has one, else the modelled size */
 static int disk_size_method(lua_State *L)
 {
-    LDisk *d = disk_live(L, "size");
+    LDisk *d = ldisk_live(L, "size");
     uint64_t size;
     if (!d->image) {
         lua_pushinteger(L, d->size);
         return 1;
     }
-    int rc = image_size(d, &size);
+    int rc = ldisk_image_size(d, &size);
     if (rc < 0)
         return luaL_error(L, "size: %s", strerror(-rc));
     lua_pushinteger(L, (lua_Integer)size);
@@ -478,11 +196,11 @@ static int disk_image(lua_State *L)
 /* disk:path([file]): MOUNT/<vm>.<id>[/file], where a shell or QEMU reaches the disk */
 static int disk_path(lua_State *L)
 {
-    LDisk *d = disk_live(L, "path");
+    LDisk *d = ldisk_live(L, "path");
     const char *file = luaL_optstring(L, 2, NULL);
     if (!d->in_mount)
-        return luaL_error(L, "path: %s", no_image);
-    LMount *m = disk_mount(L, 1);
+        return luaL_error(L, "path: %s", LDISK_NO_IMAGE);
+    LMount *m = ldisk_mount(L, 1);
     if (file)
         lua_pushfstring(L, "%s/%s/%s", m->dir, d->mount_id, file);
     else
@@ -514,10 +232,10 @@ bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
 /* disk:guest_device() -> "/dev/vdb": where the running guest sees this disk */
 static int disk_guest_device(lua_State *L)
 {
-    disk_live(L, "guest_device");
+    ldisk_live(L, "guest_device");
     struct ldisk_drive drive;
     if (!ldisk_drive(L, 1, &drive))
-        return luaL_error(L, "guest_device: %s", no_image);
+        return luaL_error(L, "guest_device: %s", LDISK_NO_IMAGE);
     lua_getiuservalue(L, 1, 1);
     return lvm_guest_device(L, lua_gettop(L), drive.serial);
 }
@@ -669,11 +387,11 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
 }
 
 static const luaL_Reg disk_methods[] = {
-    {"read_sectors", disk_read_sectors},
-    {"write_sectors", disk_write_sectors},
-    {"fault_inject", disk_fault_inject},
-    {"clear_faults", disk_clear_faults},
-    {"active_faults", disk_active_faults},
+    {"read_sectors", ldisk_read_sectors},
+    {"write_sectors", ldisk_write_sectors},
+    {"fault_inject", ldisk_fault_inject},
+    {"clear_faults", ldisk_clear_faults},
+    {"active_faults", ldisk_active_faults},
     {"detach", disk_detach},
     {"is_detached", disk_is_detached},
     {"size", disk_size_method},

@@ -1,0 +1,273 @@
+/*
+ * The Disk's I/O and faults: read_sectors and write_sectors go straight to the
+ * raw image yet honour the disk's fault table in the seed's order (sleep if
+ * slow, check, I/O, re-check), reloading that table from the disk's ctl at
+ * every step so a fault switched from anywhere meets the call in flight.
+ * fault_inject, clear_faults and active_faults write and read that ctl.
+ */
+#include "ldisk_i.h"
+
+#include "ctl_parse.h"
+#include "fault_pipeline.h"
+#include "sector_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *errno_name(int err)
+{
+    const char *name = strerrorname_np(err);
+    return name ? name : "E?";
+}
+
+/* ---- the fault view: the disk's ctl, reloaded at every step ---- */
+
+struct fault_view {
+    LDisk *disk;
+    const LMount *mount;
+};
+
+/* Replaces the local table with what ctl says now (all or nothing). */
+static int disk_reload_faults(LDisk *d, const LMount *m)
+{
+    char rel[DISK_ID_MAX + 8];
+    snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
+    char *text = lmount_read(m, rel);
+    if (!text)
+        return -errno;
+    size_t len = strlen(text);
+    char *batch_text = malloc(len + sizeof "clear\n");
+    if (!batch_text) {
+        free(text);
+        return -ENOMEM;
+    }
+    memcpy(batch_text, "clear\n", 6);
+    memcpy(batch_text + 6, text, len + 1);
+    struct ctl_batch batch;
+    struct ctl_error err;
+    int rc = ctl_parse(CTL_SCOPE_DISK, batch_text, len + 6, &batch, &err);
+    if (rc == 0)
+        rc = ctl_batch_apply_faults(&batch, &d->faults);
+    ctl_batch_free(&batch);
+    free(batch_text);
+    free(text);
+    return rc;
+}
+
+static struct fault_table *view_table(void *ctx, int *err)
+{
+    struct fault_view *v = ctx;
+    int rc = disk_reload_faults(v->disk, v->mount);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    return &v->disk->faults;
+}
+
+/* ---- sector I/O ---- */
+
+struct sector_call {
+    LDisk *disk;
+    uint64_t sector;
+    char *buf;
+    size_t len;
+    uint64_t count; /* reads */
+};
+
+int ldisk_image_size(const LDisk *d, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(d->fd, &st) < 0)
+        return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static ssize_t do_read(void *ctx)
+{
+    struct sector_call *c = ctx;
+    uint64_t size;
+    int rc = ldisk_image_size(c->disk, &size);
+    if (rc == 0)
+        rc = sector_io_read_sectors(c->disk->fd, size, c->sector, c->count, c->buf);
+    return rc < 0 ? rc : (ssize_t)c->len;
+}
+
+static ssize_t do_write(void *ctx)
+{
+    struct sector_call *c = ctx;
+    uint64_t size;
+    int rc = ldisk_image_size(c->disk, &size);
+    if (rc == 0)
+        rc = sector_io_write_sectors(c->disk->fd, size, c->sector, c->buf, c->len);
+    return rc < 0 ? rc : (ssize_t)c->len;
+}
+
+/* Raises the error of a failed sector call, naming what failed and why. */
+static int sector_error(lua_State *L, const char *what, const LDisk *d, const struct sector_call *c,
+                        int rc)
+{
+    uint64_t size = 0;
+    if (rc == -ERANGE) {
+        ldisk_image_size(d, &size);
+        return luaL_error(L, "%s: bytes %I..%I are past the end of disk '%s' (%I bytes, %I sectors)",
+                          what, (lua_Integer)(c->sector * SECTOR_SIZE),
+                          (lua_Integer)(c->sector * SECTOR_SIZE + c->len - 1), d->id,
+                          (lua_Integer)size, (lua_Integer)(size / SECTOR_SIZE));
+    }
+    if (rc == -EIO)
+        return luaL_error(L, "%s: EIO (Input/output error) at sector %I of disk '%s'", what,
+                          (lua_Integer)c->sector, d->id);
+    return luaL_error(L, "%s: %s (%s) on disk '%s'", what, errno_name(-rc), strerror(-rc), d->id);
+}
+
+static lua_Integer check_sector_arg(lua_State *L, int arg, const char *what, const char *name)
+{
+    if (!lua_isinteger(L, arg)) {
+        if (lua_type(L, arg) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be a whole number of sectors (got %s)", what, name,
+                       lua_tostring(L, arg));
+        luaL_error(L, "%s: %s must be an integer (got %s)", what, name, luaL_typename(L, arg));
+    }
+    lua_Integer v = lua_tointeger(L, arg);
+    if (v < 0)
+        luaL_error(L, "%s: %s must not be negative (got %I)", what, name, v);
+    return v;
+}
+
+/* disk:read_sectors(offset, count) -> string of count * 512 bytes */
+int ldisk_read_sectors(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "read_sectors");
+    lua_Integer off = check_sector_arg(L, 2, "read_sectors", "offset");
+    lua_Integer count = check_sector_arg(L, 3, "read_sectors", "count");
+    if (count < 1 || count > LDISK_MAX_SECTORS)
+        return luaL_error(L, "read_sectors: count must be between 1 and %d sectors (got %I)",
+                          LDISK_MAX_SECTORS, count);
+    if (!d->image)
+        return luaL_error(L, "read_sectors: %s", LDISK_NO_IMAGE);
+
+    struct fault_view view = {.disk = d, .mount = ldisk_mount(L, 1)};
+    const struct fault_source src = {.table = view_table, .ctx = &view};
+    luaL_Buffer b;
+    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .count = (uint64_t)count,
+                            .len = (size_t)count * SECTOR_SIZE};
+    c.buf = luaL_buffinitsize(L, &b, c.len);
+    const struct fault_request rq = {
+        .dir = FAULT_READ, .offset = c.sector * SECTOR_SIZE, .length = c.len};
+    ssize_t rc = fault_pipeline_run(&src, &rq, do_read, &c);
+    if (rc < 0)
+        return sector_error(L, "read_sectors", d, &c, (int)rc);
+    luaL_pushresultsize(&b, c.len);
+    return 1;
+}
+
+/* disk:write_sectors(offset, data): writes exactly #data bytes at offset * 512 */
+int ldisk_write_sectors(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "write_sectors");
+    lua_Integer off = check_sector_arg(L, 2, "write_sectors", "offset");
+    if (lua_type(L, 3) != LUA_TSTRING)
+        return luaL_error(L, "write_sectors: data must be a string (got %s)", luaL_typename(L, 3));
+    size_t len;
+    const char *data = lua_tolstring(L, 3, &len);
+    if (!d->image)
+        return luaL_error(L, "write_sectors: %s", LDISK_NO_IMAGE);
+
+    struct fault_view view = {.disk = d, .mount = ldisk_mount(L, 1)};
+    const struct fault_source src = {.table = view_table, .ctx = &view};
+    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .buf = (char *)data, .len = len};
+    const struct fault_request rq = {
+        .dir = FAULT_WRITE, .offset = c.sector * SECTOR_SIZE, .length = len};
+    ssize_t rc = fault_pipeline_run(&src, &rq, do_write, &c);
+    if (rc < 0)
+        return sector_error(L, "write_sectors", d, &c, (int)rc);
+    return 0;
+}
+
+/* ---- faults ---- */
+
+/* Sends TEXT (one batch for the disk's ctl), or applies it locally without an image. */
+int ldisk_send(lua_State *L, LDisk *d, const char *what, const char *text)
+{
+    struct ctl_batch batch;
+    struct ctl_error err;
+    int rc = ctl_parse(CTL_SCOPE_DISK, text, strlen(text), &batch, &err);
+    if (rc == 0 && !d->in_mount)
+        rc = ctl_batch_apply_faults(&batch, &d->faults);
+    ctl_batch_free(&batch);
+    if (rc == -EINVAL)
+        return luaL_error(L, "%s: %s", what, err.text);
+    if (rc < 0)
+        return luaL_error(L, "%s: %s", what, strerror(-rc));
+    if (d->in_mount) {
+        char rel[DISK_ID_MAX + 8];
+        snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
+        rc = lmount_write(ldisk_mount(L, 1), rel, text);
+        if (rc < 0)
+            return luaL_error(L, "%s: writing %s/%s: %s", what, ldisk_mount(L, 1)->dir, rel,
+                              strerror(-rc));
+    }
+    return 0;
+}
+
+static bool word_ok(const char *s)
+{
+    return *s && strcspn(s, " \t\r\n#") == strlen(s);
+}
+
+/* disk:fault_inject(mode [, duration]) */
+int ldisk_fault_inject(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "fault_inject");
+    const char *mode = luaL_checkstring(L, 2);
+    const char *duration = luaL_optstring(L, 3, NULL);
+    char line[256];
+    if (!word_ok(mode) || !fault_mode_find(mode, strlen(mode)))
+        return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write or slow)",
+                          mode);
+    if (duration && !word_ok(duration))
+        return luaL_error(L, "fault_inject: bad duration '%s'", duration);
+    snprintf(line, sizeof line, "%s%s%s\n", mode, duration ? " " : "", duration ? duration : "");
+    return ldisk_send(L, d, "fault_inject", line);
+}
+
+/* disk:clear_faults([mode]) */
+int ldisk_clear_faults(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "clear_faults");
+    const char *mode = luaL_optstring(L, 2, NULL);
+    char line[128];
+    if (mode && !word_ok(mode))
+        return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write or slow)",
+                          mode);
+    snprintf(line, sizeof line, "clear%s%s\n", mode ? " " : "", mode ? mode : "");
+    ldisk_send(L, d, "clear_faults", line);
+    /* A VM paused on this disk's error retries now, as a device would. */
+    lua_getiuservalue(L, 1, 1);
+    lvm_service(L, lua_gettop(L));
+    return 0;
+}
+
+/* disk:active_faults() -> {"eio_read", "slow"}: the active modes, sorted */
+int ldisk_active_faults(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "active_faults");
+    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
+    if (d->in_mount) {
+        int rc = disk_reload_faults(d, ldisk_mount(L, 1));
+        if (rc < 0)
+            return luaL_error(L, "active_faults: reading %s/ctl: %s", d->mount_id, strerror(-rc));
+    }
+    size_t n = fault_table_snapshot(&d->faults, rules, FAULT_TABLE_MAX_RULES);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, rules[i].mode->name);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
