@@ -26,6 +26,14 @@ check "a relative image path is taken from the current directory" grep -q "\"ima
 check "size= applies" same "$(stat -c %s "$MNT/vda/image")" 65536
 check "-o options reach the mount" grep -q "^faultfs-test $MNT " /proc/mounts
 check "fusermount3 -u unmounts it" fusermount3 -u "$MNT"
+daemon_gone() {
+    for _ in $(seq 100); do
+        pgrep -f "^$FAULTFS --disk vda=a.img,size=64K" >/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+check "and the daemon then exits" daemon_gone
 
 mount_faultfs -d --disk vda="$WORK/a.img"
 cat "$MNT/vda/ctl" >/dev/null
