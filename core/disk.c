@@ -1,6 +1,8 @@
 /* One disk: its backing image, life cycle and JSON views. */
 #include "disk.h"
 
+#include "path_resolve.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,89 +13,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether PATH is ROOT or lies below it, comparing whole path components. */
-static bool path_is_under(const char *path, const char *root)
-{
-    size_t n = strlen(root);
-    while (n > 1 && root[n - 1] == '/')
-        n--;
-    if (strncmp(path, root, n) != 0)
-        return false;
-    return path[n] == '\0' || path[n] == '/' || (n == 1 && root[0] == '/');
-}
-
-/* Folds "//", "/./" and "/../" of an absolute path without touching the filesystem. */
-static void path_normalize(const char *path, char *out, size_t size)
-{
-    size_t len = 0;
-    const char *p = path;
-    out[0] = '\0';
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *start = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - start);
-        if (n == 0 || (n == 1 && start[0] == '.'))
-            continue;
-        if (n == 2 && start[0] == '.' && start[1] == '.') {
-            while (len > 0 && out[len - 1] != '/')
-                len--;
-            if (len > 0)
-                len--;
-            out[len] = '\0';
-            continue;
-        }
-        if (len + n + 2 > size)
-            break;
-        out[len++] = '/';
-        memcpy(out + len, start, n);
-        len += n;
-        out[len] = '\0';
-    }
-    if (len == 0)
-        snprintf(out, size, "/");
-}
-
-static int disk_check_location(const char *image, const char *forbidden_root, char *why,
-                               size_t why_size)
-{
-    char normal[PATH_MAX];
-    char real[PATH_MAX];
-    if (!forbidden_root)
-        return 0;
-    path_normalize(image, normal, sizeof normal);
-    /* realpath may look up names inside the mount: callers hold no registry lock here. */
-    if (path_is_under(normal, forbidden_root) ||
-        (realpath(image, real) && path_is_under(real, forbidden_root))) {
-        snprintf(why, why_size, "image '%s' is inside the faultfs mount %s (it would deadlock)",
-                 image, forbidden_root);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 int disk_open(const char *id, const char *image, uint64_t size_limit, const char *forbidden_root,
               struct disk **out, char *why, size_t why_size)
 {
     struct stat st;
-    int rc = disk_check_location(image, forbidden_root, why, why_size);
-    if (rc < 0)
+    char real[PATH_MAX];
+    /* Resolve by hand: looking inside our own mount from here could deadlock. */
+    int rc = path_resolve(image, forbidden_root, real, sizeof real);
+    if (rc == -EXDEV) {
+        snprintf(why, why_size, "image '%s' is inside the faultfs mount %s (it would deadlock)",
+                 image, forbidden_root);
+        return -EINVAL;
+    }
+    if (rc == -ENOENT) {
+        snprintf(why, why_size, "image '%s' does not exist (faultfs never creates images)", image);
         return rc;
-
-    /* O_NONBLOCK: a FIFO given as image must be refused, not waited on. */
-    int fd = open(image, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    }
+    if (rc == 0 && stat(real, &st) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        snprintf(why, why_size, "image '%s': %s", image, strerror(-rc));
+        return rc;
+    }
+    /* Checked before opening: opening a device or a FIFO can have effects of its own. */
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, why_size, "image '%s' is not a regular file", image);
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    int fd = open(real, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0) {
         rc = -errno;
-        if (rc == -EISDIR)
-            snprintf(why, why_size, "image '%s' is not a regular file", image);
-        else if (rc == -ENOENT)
-            snprintf(why, why_size, "image '%s' does not exist (faultfs never creates images)",
-                     image);
-        else
-            snprintf(why, why_size, "cannot open image '%s' read-write: %s", image,
-                     strerror(-rc));
+        snprintf(why, why_size, "cannot open image '%s' read-write: %s", image, strerror(-rc));
         return rc;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -101,7 +51,6 @@ int disk_open(const char *id, const char *image, uint64_t size_limit, const char
         close(fd);
         return -EINVAL;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 
     struct disk *disk = calloc(1, sizeof *disk);
     if (!disk || !(disk->image_path = strdup(image)) || fault_table_init(&disk->faults) < 0) {

@@ -62,4 +62,13 @@ check "no backing image changed" same "$(sha256sum "$WORK/a.img" "$WORK/b.img")"
 check "the other disk is untouched" same "$(cat "$MNT/vdb/ctl")" ""
 check "the daemon is still serving" read_block vda
 
+# With one thread (-s) no other thread could answer lookups the daemon sent its own
+# mount: a symlink into the mount must be refused without following it there.
+unmount_faultfs
+mount_faultfs -s --disk vda="$WORK/a.img"
+ln -s "$MNT/vda/image" "$WORK/link-into-mount.img"
+check "-s: an image reached through a symlink into the mount is refused" \
+    fails_with "Invalid argument" timeout 5 bash -c "echo 'attach vdc $WORK/link-into-mount.img' > '$MNT/ctl'"
+check "-s: and the daemon still answers" read_block vda
+
 finish
