@@ -8,6 +8,7 @@
 #include "disk_registry.h"
 
 #include <fuse_lowlevel.h>
+#include <signal.h>
 #include <stdbool.h>
 
 struct handle;
@@ -20,7 +21,16 @@ struct faultfs {
     /* Open handles, freed at exit if the kernel never sent their release. */
     pthread_mutex_t handles_lock; /* guards handles and every handle's prev/next */
     struct handle *handles;
+    bool splice_replies; /* the kernel takes replies spliced from a pipe */
+    unsigned max_read;   /* the largest read request, in bytes */
 };
+
+/*
+ * Reads up to this size are spliced (image_io.c) and the kernel is asked for
+ * no larger ones: libfuse's pipe must hold the reply's data, its header and
+ * some slack within pipe-max-size, 1 MiB by default.
+ */
+#define FAULTFS_MAX_READ (512 * 1024)
 
 /*
  * Inodes: 1 is the root, 2 the mount's ctl; disk serial S (S >= 1, never
@@ -88,6 +98,17 @@ void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync);
 
 /* reply_buffer.c: a buffer of at least SIZE bytes owned by the calling thread, or NULL. */
 char *reply_buffer_get(size_t size);
+/* The calling thread's empty non-blocking pipe, holding SIZE bytes or more: 0 or -errno. */
+int reply_pipe_get(size_t size, int fds[2]);
+/* Drops the calling thread's pipe and whatever it still holds. */
+void reply_pipe_discard(void);
+
+/*
+ * session_loop.c: serves SE until it is unmounted or a stop signal arrives, with at
+ * most MAX_SPARES threads beyond one per CPU; the calling thread waits under WAIT_MASK
+ * and every other thread must block the stop signals. 0 or -errno.
+ */
+int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_t *wait_mask);
 
 /* ctl_file.c: MOUNT/ctl, ID/ctl and ID/stats. */
 int ctl_file_snapshot(struct faultfs *fs, struct handle *h);

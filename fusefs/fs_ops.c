@@ -461,13 +461,19 @@ static void faultfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t of
 
 static void faultfs_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    struct faultfs *fs = userdata;
     conn->max_background = FAULTFS_MAX_BACKGROUND;
     conn->congestion_threshold = FAULTFS_MAX_BACKGROUND * 3 / 4;
     /* Let the kernel split large direct I/O into parallel requests. */
     if (conn->capable & FUSE_CAP_ASYNC_DIO)
         conn->want |= FUSE_CAP_ASYNC_DIO;
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    conn->max_read = fs->max_read; /* as on the mount options (main.c) */
+    /* Large reads are spliced from the image (image_io.c). */
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE) {
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
+        fs->splice_replies = true;
+    }
 }
 
 const struct fuse_lowlevel_ops faultfs_ops = {

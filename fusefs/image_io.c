@@ -16,7 +16,16 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+/*
+ * Reads from this size on are spliced: image pages go into a pipe by
+ * reference and the kernel copies them once, straight into the reader's
+ * buffer, instead of once into ours and once more out of it.
+ */
+#define IMAGE_SPLICE_MIN (32 * 1024)
+#define IMAGE_PAGE 4096 /* a pipe holds pages: an unaligned read spans one more */
 
 /* ---- the I/O step of each request ---- */
 
@@ -33,7 +42,30 @@ struct image_io {
     off_t off;
     int mode;     /* fallocate */
     off_t length; /* fallocate */
+    int pipe[2];  /* reads: the thread's pipe to splice into; -1 to read into buf */
+    bool spliced; /* reads: the bytes are in pipe[0] */
 };
+
+/* Splices [off, off + len) into the pipe: bytes, or -errno with the pipe discarded. */
+static ssize_t image_splice(struct image_io *io, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        loff_t at = io->off + (off_t)done;
+        ssize_t n = splice(io->disk->fd, &at, io->pipe[1], NULL, len - done, SPLICE_F_NONBLOCK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            reply_pipe_discard();
+            return -err;
+        }
+        if (n == 0)
+            break; /* the live end of the file */
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
 
 static ssize_t image_do_read(void *ctx)
 {
@@ -41,9 +73,24 @@ static ssize_t image_do_read(void *ctx)
     int rc = disk_io_enter(io->disk);
     if (rc < 0)
         return rc;
-    /* pread stops at the live end of the file; only a size limit needs cutting here. */
+    /* pread and splice stop at the live end of the file; only a size limit needs cutting here. */
     uint64_t limit = io->disk->size_limit ? io->disk->size_limit : UINT64_MAX;
-    ssize_t n = sector_io_read_at(io->disk->fd, limit, io->buf, io->size, (uint64_t)io->off);
+    uint64_t off = (uint64_t)io->off;
+    ssize_t n = -EINVAL;
+    if (io->pipe[1] >= 0) {
+        size_t len = io->size;
+        if (off >= limit)
+            len = 0;
+        else if (limit - off < len)
+            len = (size_t)(limit - off);
+        n = image_splice(io, len);
+        io->spliced = n >= 0;
+    }
+    /* EINVAL: no splice from this file; EAGAIN: more pages than the pipe holds. */
+    if (n == -EINVAL || n == -EAGAIN) {
+        io->buf = reply_buffer_get(io->size);
+        n = io->buf ? sector_io_read_at(io->disk->fd, limit, io->buf, io->size, off) : -ENOMEM;
+    }
     disk_io_leave(io->disk);
     return n;
 }
@@ -94,22 +141,41 @@ static ssize_t image_finish(struct disk *disk, enum fault_dir dir, fault_io_fn f
     return fault_pipeline_finish(&src, &rq, fn, io);
 }
 
+/* Replies with the N bytes spliced into the thread's pipe and leaves the pipe empty. */
+static void reply_spliced(fuse_req_t req, const struct image_io *io, size_t n)
+{
+    struct fuse_bufvec data = FUSE_BUFVEC_INIT(n);
+    int left = 0;
+    data.buf[0].flags = FUSE_BUF_IS_FD;
+    data.buf[0].fd = io->pipe[0];
+    if (fuse_reply_data(req, &data, 0) != 0 || ioctl(io->pipe[0], FIONREAD, &left) < 0 || left != 0)
+        reply_pipe_discard();
+}
+
 static void finish_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
 {
-    struct image_io io = {.disk = disk, .size = size, .off = off, .buf = reply_buffer_get(size)};
-    if (!io.buf) {
+    struct image_io io = {.disk = disk, .size = size, .off = off, .pipe = {-1, -1}};
+    if (size >= IMAGE_SPLICE_MIN && size <= FAULTFS_MAX_READ && faultfs_of(req)->splice_replies &&
+        reply_pipe_get(size + IMAGE_PAGE, io.pipe) < 0)
+        io.pipe[0] = io.pipe[1] = -1;
+    if (io.pipe[1] < 0 && !(io.buf = reply_buffer_get(size))) {
         atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
         fuse_reply_err(req, ENOMEM);
         return;
     }
     ssize_t n = image_finish(disk, FAULT_READ, image_do_read, &io);
     if (n < 0) {
+        if (io.spliced)
+            reply_pipe_discard(); /* a fault after the I/O: the bytes stay unsent */
         atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
         fuse_reply_err(req, (int)-n);
         return;
     }
     atomic_fetch_add_explicit(&disk->stats.read_bytes, (uint64_t)n, memory_order_relaxed);
-    fuse_reply_buf(req, io.buf, (size_t)n);
+    if (io.spliced)
+        reply_spliced(req, &io, (size_t)n);
+    else
+        fuse_reply_buf(req, io.buf, (size_t)n);
 }
 
 static void finish_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size,

@@ -101,21 +101,31 @@ static int attach_disk_option(struct disk_registry *disks, const char *spec)
     return rc;
 }
 
-static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
+/*
+ * Fixes the largest read request at FAULTFS_MAX_READ unless -o max_read= asks
+ * for another size. libfuse wants the same value from the mount option and
+ * from init(), so the option is taken out of ARGS and put back explicitly.
+ */
+static int take_max_read(struct fuse_args *args, unsigned *max_read)
 {
-    if (opts->singlethread)
+    static const struct fuse_opt spec[] = {{"max_read=%u", 0, 0}, FUSE_OPT_END};
+    char opt[32];
+    *max_read = FAULTFS_MAX_READ;
+    if (fuse_opt_parse(args, max_read, spec, NULL) != 0)
+        return -EINVAL;
+    snprintf(opt, sizeof opt, "-omax_read=%u", *max_read);
+    return fuse_opt_add_arg(args, opt) == 0 ? 0 : -ENOMEM;
+}
+
+/* Runs the session; WAIT_MASK is the signal mask to wait under (the stop signals unblocked). */
+static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
+                       const sigset_t *wait_mask)
+{
+    if (opts->singlethread) {
+        pthread_sigmask(SIG_SETMASK, wait_mask, NULL);
         return fuse_session_loop(se);
-    struct fuse_loop_config *config = fuse_loop_cfg_create();
-    if (!config)
-        return -ENOMEM;
-    fuse_loop_cfg_set_clone_fd(config, (unsigned)opts->clone_fd);
-    /* UINT_MAX is libfuse's "not given" for the idle count; leave its default then. */
-    if (opts->max_idle_threads != UINT_MAX)
-        fuse_loop_cfg_set_idle_threads(config, opts->max_idle_threads);
-    fuse_loop_cfg_set_max_threads(config, opts->max_threads);
-    int rc = fuse_session_loop_mt(se, config);
-    fuse_loop_cfg_destroy(config);
-    return rc;
+    }
+    return session_loop_run(se, opts->max_threads, wait_mask);
 }
 
 int main(int argc, char **argv)
@@ -151,6 +161,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "faultfs: no MOUNTPOINT given (see faultfs --help)\n");
         goto err_out2;
     }
+    if (take_max_read(&args, &fs.max_read) < 0)
+        goto err_out2;
     fs.mount_root = realpath(opts.mountpoint, NULL);
     if (!fs.mount_root) {
         fprintf(stderr, "faultfs: mountpoint '%s': %s\n", opts.mountpoint, strerror(errno));
@@ -163,34 +175,41 @@ int main(int argc, char **argv)
         if (attach_disk_option(&fs.disks, disk_specs[i]) < 0)
             goto err_out3;
     }
-    if (delay_queue_start(&fs.delays, FAULTFS_DELAY_WORKERS) < 0)
-        goto err_out3;
-
     fs.session = fuse_session_new(&args, &faultfs_ops, sizeof faultfs_ops, &fs);
     if (!fs.session)
-        goto err_out4;
+        goto err_out3;
     if (fuse_set_signal_handlers(fs.session) != 0)
-        goto err_out5;
+        goto err_out4;
     if (fuse_session_mount(fs.session, opts.mountpoint) != 0)
-        goto err_out6;
+        goto err_out5;
     fuse_daemonize(opts.foreground);
 
-    /* Stopping on a signal is the normal way out of a foreground daemon. */
-    int rc = run_session(fs.session, &opts);
-    status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
+    /*
+     * Threads start only now: the fork in fuse_daemonize keeps the calling thread alone.
+     * They all block the stop signals, so a signal always interrupts the thread that
+     * waits for it in run_session.
+     */
+    sigset_t stop_signals, wait_mask;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask);
+    if (delay_queue_start(&fs.delays, FAULTFS_DELAY_WORKERS) == 0) {
+        /* Stopping on a signal is the normal way out of a foreground daemon. */
+        int rc = run_session(fs.session, &opts, &wait_mask);
+        status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
+    }
     /* Held requests are answered while the channel to the kernel is still open. */
     delay_queue_stop(&fs.delays);
+    pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 
     fuse_session_unmount(fs.session);
-err_out6:
-    fuse_remove_signal_handlers(fs.session);
 err_out5:
-    delay_queue_stop(&fs.delays);
+    fuse_remove_signal_handlers(fs.session);
+err_out4:
     fuse_session_destroy(fs.session);
     faultfs_free_handles(&fs);
-    goto err_out3;
-err_out4:
-    delay_queue_stop(&fs.delays);
 err_out3:
     disk_registry_destroy(&fs.disks);
 err_out2:
