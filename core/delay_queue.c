@@ -114,6 +114,8 @@ void delay_queue_stop(struct delay_queue *q)
 int delay_queue_add(struct delay_queue *q, struct delay_job *job, uint64_t delay_ns)
 {
     int rc = 0;
+    if (!q->workers)
+        return -ESHUTDOWN; /* never started, or stopped: nobody would run JOB */
     job->due_ns = duration_now_ns() + delay_ns;
     pthread_mutex_lock(&q->lock);
     if (q->stopping) {

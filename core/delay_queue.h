@@ -31,7 +31,10 @@ int delay_queue_start(struct delay_queue *q, size_t nworkers);
 /* Runs every job still queued at once, then stops the workers. Safe to call twice. */
 void delay_queue_stop(struct delay_queue *q);
 
-/* Queues JOB to run DELAY_NS from now. The caller keeps JOB alive until it runs. */
+/*
+ * Queues JOB to run DELAY_NS from now. The caller keeps JOB alive until it
+ * runs. -ESHUTDOWN once the queue is stopped (JOB will not run), -ENOMEM.
+ */
 int delay_queue_add(struct delay_queue *q, struct delay_job *job, uint64_t delay_ns);
 
 #endif

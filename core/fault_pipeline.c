@@ -3,6 +3,11 @@
 
 #include "duration.h"
 
+#include <errno.h>
+
+/* How often an interruptible sleep looks whether it should end. */
+#define PIPELINE_SLICE_NS (50 * DURATION_NS_PER_MS)
+
 static ssize_t pipeline_check(const struct fault_source *src, const struct fault_request *rq)
 {
     int err = 0;
@@ -33,7 +38,16 @@ ssize_t fault_pipeline_run(const struct fault_source *src, const struct fault_re
     if (!table)
         return err;
     uint64_t delay = fault_table_delay_ns(table, rq);
-    if (delay)
+    if (delay && !src->interrupted) {
         duration_sleep(delay);
+    } else if (delay) {
+        uint64_t end = duration_now_ns() + delay;
+        for (uint64_t now = duration_now_ns(); now < end; now = duration_now_ns()) {
+            if (src->interrupted(src->ctx))
+                return -EINTR;
+            uint64_t left = end - now;
+            duration_sleep(left < PIPELINE_SLICE_NS ? left : PIPELINE_SLICE_NS);
+        }
+    }
     return fault_pipeline_finish(src, rq, io, io_ctx);
 }

@@ -13,12 +13,15 @@
 
 #include "fault_table.h"
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 /* Where each step reads the fault set from: a live table, or one reloaded per look. */
 struct fault_source {
     /* The table to consult now, or NULL with *ERR set to -errno. */
     struct fault_table *(*table)(void *ctx, int *err);
+    /* Optional: whether the caller wants out; a sleep then ends early with -EINTR. */
+    bool (*interrupted)(void *ctx);
     void *ctx;
 };
 
@@ -29,7 +32,7 @@ typedef ssize_t (*fault_io_fn)(void *ctx);
 ssize_t fault_pipeline_finish(const struct fault_source *src, const struct fault_request *rq,
                               fault_io_fn io, void *io_ctx);
 
-/* Steps 1-4, sleeping in the calling thread. */
+/* Steps 1-4, sleeping in the calling thread (in short slices when SRC can interrupt it). */
 ssize_t fault_pipeline_run(const struct fault_source *src, const struct fault_request *rq,
                            fault_io_fn io, void *io_ctx);
 

@@ -85,8 +85,8 @@ static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, con
     d->in_mount = true;
 }
 
-/* Detaches from the mount and closes the image; safe to call twice. DI: the Disk's index. */
-static void disk_release(lua_State *L, int di, LDisk *d)
+/* Detaches from the mount, closes and forgets the image. DI: the Disk's index. */
+static void disk_drop_image(lua_State *L, int di, LDisk *d)
 {
     if (d->in_mount) {
         char line[DISK_ID_MAX + 16];
@@ -102,6 +102,14 @@ static void disk_release(lua_State *L, int di, LDisk *d)
     if (d->fd >= 0)
         close(d->fd);
     d->fd = -1;
+    free(d->image);
+    d->image = NULL;
+}
+
+/* Detaches from the mount, closes the image and marks the disk detached; safe to call twice. */
+static void disk_release(lua_State *L, int di, LDisk *d)
+{
+    disk_drop_image(L, di, d);
     d->detached = true;
 }
 
@@ -148,9 +156,10 @@ static int disk_with_image(lua_State *L)
     if (fault_table_render(&d->faults, text, sizeof text) > 0)
         ldisk_send(L, d, "with_image", text);
     lua_getiuservalue(L, 1, 1);
-    if (lvm_plug_disk(L, lua_gettop(L), 1) < 0)
-        return lua_error(L);
-    lua_pop(L, 1);
+    if (lvm_plug_disk(L, lua_gettop(L), 1) < 0) {
+        disk_drop_image(L, 1, d); /* back to the image-less disk it was */
+        return luaL_error(L, "with_image: %s", lua_tostring(L, -1));
+    }
     lua_settop(L, 1);
     return 1;
 }
@@ -380,7 +389,7 @@ int ldisk_attach(lua_State *L, int vm_index, int opts_index)
         lua_pushnil(L);
         lua_setfield(L, disks, id);
         disk_release(L, self, d);
-        return lua_error(L); /* lvm_plug_disk left the message */
+        return luaL_error(L, "attach_disk: %s", lua_tostring(L, -1));
     }
     lua_pushvalue(L, self);
     return 1;

@@ -57,6 +57,12 @@ static int disk_reload_faults(LDisk *d, const LMount *m)
     return rc;
 }
 
+static bool view_interrupted(void *ctx)
+{
+    (void)ctx;
+    return lfaultfs_stop_requested != 0;
+}
+
 static struct fault_table *view_table(void *ctx, int *err)
 {
     struct fault_view *v = ctx;
@@ -114,11 +120,18 @@ static int sector_error(lua_State *L, const char *what, const LDisk *d, const st
     uint64_t size = 0;
     if (rc == -ERANGE) {
         ldisk_image_size(d, &size);
+        /* Byte offsets only where they exist: a huge sector number or no bytes at all. */
+        if (c->len == 0 || c->sector > (UINT64_MAX - c->len) / SECTOR_SIZE)
+            return luaL_error(L, "%s: sector %I is past the end of disk '%s' (%I bytes, %I sectors)",
+                              what, (lua_Integer)c->sector, d->id, (lua_Integer)size,
+                              (lua_Integer)(size / SECTOR_SIZE));
         return luaL_error(L, "%s: bytes %I..%I are past the end of disk '%s' (%I bytes, %I sectors)",
                           what, (lua_Integer)(c->sector * SECTOR_SIZE),
                           (lua_Integer)(c->sector * SECTOR_SIZE + c->len - 1), d->id,
                           (lua_Integer)size, (lua_Integer)(size / SECTOR_SIZE));
     }
+    if (rc == -EINTR)
+        return luaL_error(L, "provium: interrupted");
     if (rc == -EIO)
         return luaL_error(L, "%s: EIO (Input/output error) at sector %I of disk '%s'", what,
                           (lua_Integer)c->sector, d->id);
@@ -152,7 +165,8 @@ int ldisk_read_sectors(lua_State *L)
         return luaL_error(L, "read_sectors: %s", LDISK_NO_IMAGE);
 
     struct fault_view view = {.disk = d, .mount = ldisk_mount(L, 1)};
-    const struct fault_source src = {.table = view_table, .ctx = &view};
+    const struct fault_source src = {
+        .table = view_table, .interrupted = view_interrupted, .ctx = &view};
     luaL_Buffer b;
     struct sector_call c = {.disk = d, .sector = (uint64_t)off, .count = (uint64_t)count,
                             .len = (size_t)count * SECTOR_SIZE};
@@ -179,7 +193,8 @@ int ldisk_write_sectors(lua_State *L)
         return luaL_error(L, "write_sectors: %s", LDISK_NO_IMAGE);
 
     struct fault_view view = {.disk = d, .mount = ldisk_mount(L, 1)};
-    const struct fault_source src = {.table = view_table, .ctx = &view};
+    const struct fault_source src = {
+        .table = view_table, .interrupted = view_interrupted, .ctx = &view};
     struct sector_call c = {.disk = d, .sector = (uint64_t)off, .buf = (char *)data, .len = len};
     const struct fault_request rq = {
         .dir = FAULT_WRITE, .offset = c.sector * SECTOR_SIZE, .length = len};

@@ -100,6 +100,9 @@ struct vm_machine;
 /* The running machine of the VM at INDEX; raises "<what>: vm 'x' is not booted" otherwise. */
 struct vm_machine *lvm_machine(lua_State *L, int index, const char *what);
 
+/* The VM's machine if it has one (running or not), else NULL; never raises. */
+struct vm_machine *lvm_machine_or_null(lua_State *L, int index);
+
 /* Runs CMD in the guest and pushes its Result; raises on timeout or a lost guest. */
 int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns);
 /* Starts CMD and pushes a Proc. */

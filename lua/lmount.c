@@ -274,6 +274,16 @@ static int mount_new(lua_State *L)
             return luaL_error(L, "mount: '%s' is not a faultfs mount", existing);
         if (!(m->dir = strdup(real)))
             return luaL_error(L, "mount: out of memory");
+        /* Another FUSE filesystem is no faultfs: its ctl must list disks. */
+        char *list = lmount_read(m, "ctl");
+        bool ours = list && strstr(list, "\"disks\"") && list[0] == '{';
+        free(list);
+        if (!ours) {
+            free(m->dir);
+            m->dir = NULL;
+            return luaL_error(L, "mount: '%s' is not a faultfs mount (no disk list in its ctl)",
+                              existing);
+        }
         return 1;
     }
     char work[] = "/tmp/provium-XXXXXX";

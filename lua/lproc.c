@@ -23,6 +23,19 @@
 #define FAULTFS_RESULT "faultfs.Result"
 #define FAULTFS_WORKER "faultfs.Worker"
 
+/* Commands can be long (a script, a heredoc): messages quote the start of one. */
+#define CMD_QUOTE_MAX 80
+
+static const char *short_cmd(const char *cmd, char buf[CMD_QUOTE_MAX + 4])
+{
+    size_t n = strlen(cmd);
+    if (n <= CMD_QUOTE_MAX)
+        return cmd;
+    memcpy(buf, cmd, CMD_QUOTE_MAX);
+    strcpy(buf + CMD_QUOTE_MAX, "...");
+    return buf;
+}
+
 /* ---- results ---- */
 
 /* Pushes {cmd, status, stdout, stderr, ok} for R (which it frees). */
@@ -57,15 +70,19 @@ static int result_assert_ok(lua_State *L)
     }
     lua_getfield(L, 1, "cmd");
     lua_getfield(L, 1, "stderr");
+    char quote[CMD_QUOTE_MAX + 4];
     return luaL_error(L, "%s%scommand '%s' failed with status %I: %s", msg ? msg : "",
-                      msg ? ": " : "", lua_tostring(L, -2), status, lua_tostring(L, -1));
+                      msg ? ": " : "", short_cmd(lua_tostring(L, -2), quote), status,
+                      lua_tostring(L, -1));
 }
 
 static int result_tostring(lua_State *L)
 {
     lua_getfield(L, 1, "cmd");
     lua_getfield(L, 1, "status");
-    lua_pushfstring(L, "result of '%s' (status %s)", lua_tostring(L, -2), lua_tostring(L, -1));
+    char quote[CMD_QUOTE_MAX + 4];
+    lua_pushfstring(L, "result of '%s' (status %s)", short_cmd(lua_tostring(L, -2), quote),
+                    lua_tostring(L, -1));
     return 1;
 }
 
@@ -94,24 +111,30 @@ static const char *lost_text(int rc)
 int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
 {
     struct vm_machine *m = lvm_machine(L, vm_index, "run");
-    char id[AGENT_ID_MAX];
+    char id[AGENT_ID_MAX], quote[CMD_QUOTE_MAX + 4];
     struct agent_result r;
+    const char *shown = short_cmd(cmd, quote);
     int rc = agent_start(&m->agent, cmd, id);
+    if (rc == -E2BIG)
+        return luaL_error(L, "run: '%s' is %I bytes, over the %d the guest agent takes", shown,
+                          (lua_Integer)strlen(cmd), AGENT_COMMAND_MAX);
     if (rc < 0)
-        return luaL_error(L, "run: cannot start '%s': %s", cmd, strerror(-rc));
+        return luaL_error(L, "run: cannot start '%s': %s", shown, strerror(-rc));
     rc = wait_serviced(L, vm_index, m, id, duration_now_ns() + timeout_ns, &r);
     if (rc == -ETIMEDOUT) {
         char text[DURATION_TEXT_MAX];
         agent_kill(&m->agent, id);
         if (agent_wait(&m->agent, id, duration_now_ns() + PROC_KILL_GRACE_NS, &r) == 0)
             agent_result_free(&r);
+        else
+            agent_forget(&m->agent, id);
         duration_format(timeout_ns, text);
-        return luaL_error(L, "run: '%s' did not finish within %s (it was killed)", cmd, text);
+        return luaL_error(L, "run: '%s' did not finish within %s (it was killed)", shown, text);
     }
     if (rc < 0)
-        return luaL_error(L, "run: '%s': %s", cmd, lost_text(rc));
+        return luaL_error(L, "run: '%s': %s", shown, lost_text(rc));
     if (r.failure) {
-        lua_pushfstring(L, "run: '%s': %s", cmd, r.failure);
+        lua_pushfstring(L, "run: '%s': %s", shown, r.failure);
         agent_result_free(&r);
         return lua_error(L);
     }
@@ -122,7 +145,8 @@ int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
 
 typedef struct LProc {
     char id[AGENT_ID_MAX];
-    char *cmd;        /* NULL once collected */
+    char *cmd;
+    bool started;     /* the agent took it */
     bool collected;   /* its result is in uservalue 2 */
 } LProc;
 
@@ -138,9 +162,15 @@ int lproc_start(lua_State *L, int vm_index, const char *cmd)
     lua_setiuservalue(L, -2, 1);
     if (!(p->cmd = strdup(cmd)))
         return luaL_error(L, "run_async: out of memory");
+    char quote[CMD_QUOTE_MAX + 4];
     int rc = agent_start(&m->agent, cmd, p->id);
+    if (rc == -E2BIG)
+        return luaL_error(L, "run_async: '%s' is %I bytes, over the %d the guest agent takes",
+                          short_cmd(cmd, quote), (lua_Integer)strlen(cmd), AGENT_COMMAND_MAX);
     if (rc < 0)
-        return luaL_error(L, "run_async: cannot start '%s': %s", cmd, strerror(-rc));
+        return luaL_error(L, "run_async: cannot start '%s': %s", short_cmd(cmd, quote),
+                          strerror(-rc));
+    p->started = true;
     return 1;
 }
 
@@ -157,15 +187,17 @@ static int proc_wait(lua_State *L)
     struct vm_machine *m = lvm_machine(L, -1, "wait");
     struct agent_result r;
     int rc = wait_serviced(L, lua_gettop(L), m, p->id, duration_now_ns() + timeout, &r);
+    char quote[CMD_QUOTE_MAX + 4];
+    const char *shown = short_cmd(p->cmd, quote);
     if (rc == -ETIMEDOUT) {
         char text[DURATION_TEXT_MAX];
         duration_format(timeout, text);
-        return luaL_error(L, "wait: '%s' is still running after %s", p->cmd, text);
+        return luaL_error(L, "wait: '%s' is still running after %s", shown, text);
     }
     if (rc < 0)
-        return luaL_error(L, "wait: '%s': %s", p->cmd, lost_text(rc));
+        return luaL_error(L, "wait: '%s': %s", shown, lost_text(rc));
     if (r.failure) {
-        lua_pushfstring(L, "wait: '%s': %s", p->cmd, r.failure);
+        lua_pushfstring(L, "wait: '%s': %s", shown, r.failure);
         agent_result_free(&r);
         return lua_error(L);
     }
@@ -201,9 +233,17 @@ static int proc_is_done(lua_State *L)
     return 1;
 }
 
+/* __gc: a command nobody will wait for is forgotten by the agent client. */
 static int proc_gc(lua_State *L)
 {
     LProc *p = toproc(L);
+    if (p->started && !p->collected) {
+        lua_getiuservalue(L, 1, 1);
+        struct vm_machine *m = lvm_machine_or_null(L, -1);
+        if (m)
+            agent_forget(&m->agent, p->id);
+        p->collected = true;
+    }
     free(p->cmd);
     p->cmd = NULL;
     return 0;
@@ -212,7 +252,9 @@ static int proc_gc(lua_State *L)
 static int proc_tostring(lua_State *L)
 {
     LProc *p = toproc(L);
-    lua_pushfstring(L, "proc '%s' (%s)", p->cmd ? p->cmd : "?", p->collected ? "done" : p->id);
+    char quote[CMD_QUOTE_MAX + 4];
+    lua_pushfstring(L, "proc '%s' (%s)", p->cmd ? short_cmd(p->cmd, quote) : "?",
+                    p->collected ? "done" : p->id);
     return 1;
 }
 

@@ -56,6 +56,21 @@ unsigned lvm_take_slot(LVM *vm)
     return ++vm->slots;
 }
 
+/* The machine of the VM at INDEX, running or not (its logs outlive QEMU); raises if never booted. */
+static struct vm_machine *lvm_machine_any(lua_State *L, int index, const char *what)
+{
+    LVM *vm = lvm_check(L, index);
+    if (!vm->machine)
+        luaL_error(L, "%s: vm '%s' is not booted (call vm:boot() first)", what, vm->name);
+    return vm->machine;
+}
+
+struct vm_machine *lvm_machine_or_null(lua_State *L, int index)
+{
+    LVM *vm = luaL_testudata(L, index, FAULTFS_VM);
+    return vm ? vm->machine : NULL;
+}
+
 struct vm_machine *lvm_machine(lua_State *L, int index, const char *what)
 {
     LVM *vm = lvm_check(L, index);
@@ -103,6 +118,27 @@ int lvm_guest_device(lua_State *L, int vm_index, const char *serial)
     return 1;
 }
 
+/* Whether the guest has a disk with SERIAL: 1, 0, or -errno (the agent failed). Never raises. */
+static int guest_has_serial(struct vm_machine *m, const char *serial, uint64_t timeout_ns)
+{
+    char cmd[192], id[AGENT_ID_MAX];
+    struct agent_result r;
+    snprintf(cmd, sizeof cmd,
+             "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && exit 0; "
+             "done; exit 1",
+             serial);
+    int rc = agent_start(&m->agent, cmd, id);
+    if (rc == 0)
+        rc = agent_wait(&m->agent, id, duration_now_ns() + timeout_ns, &r);
+    if (rc < 0) {
+        agent_forget(&m->agent, id);
+        return rc;
+    }
+    rc = r.failure ? -EIO : r.status == 0;
+    agent_result_free(&r);
+    return rc;
+}
+
 int lvm_plug_disk(lua_State *L, int vm_index, int disk_index)
 {
     LVM *vm = lvm_check(L, vm_index);
@@ -116,31 +152,22 @@ int lvm_plug_disk(lua_State *L, int vm_index, int disk_index)
                                .stop_on_error = drive.retry,
                                .aio = drive.aio};
     if (vm_machine_plug(vm->machine, &d, why, sizeof why) < 0) {
-        lua_pushfstring(L, "attach_disk: hot-plug into vm '%s' failed: %s", vm->name, why);
+        lua_pushfstring(L, "hot-plug into vm '%s' failed: %s", vm->name, why);
         return -1;
     }
     /* Return once the guest has the disk, so the script can use it at once. */
     uint64_t deadline = duration_now_ns() + VM_PLUG_TIMEOUT_NS;
-    for (;;) {
-        int top = lua_gettop(L);
-        char cmd[160];
-        snprintf(cmd, sizeof cmd,
-                 "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && exit 0; "
-                 "done; exit 1",
-                 drive.serial);
-        lproc_run(L, vm_index, cmd, 10 * DURATION_NS_PER_S);
-        lua_getfield(L, -1, "status");
-        bool seen = lua_tointeger(L, -1) == 0;
-        lua_settop(L, top);
-        if (seen)
-            return 0;
-        if (duration_now_ns() > deadline) {
-            lua_pushfstring(L, "attach_disk: vm '%s' never showed disk '%s' after the hot-plug",
-                            vm->name, drive.serial);
-            return -1;
-        }
+    int seen;
+    while ((seen = guest_has_serial(vm->machine, drive.serial, 10 * DURATION_NS_PER_S)) == 0 &&
+           duration_now_ns() < deadline)
         duration_sleep(50 * DURATION_NS_PER_MS);
-    }
+    if (seen == 1)
+        return 0;
+    /* Take the device back out, so a failed attach leaves nothing behind. */
+    vm_machine_unplug(vm->machine, drive.node, why, sizeof why);
+    lua_pushfstring(L, "vm '%s' never showed disk '%s' after the hot-plug%s", vm->name, drive.serial,
+                    seen < 0 ? " (the guest agent did not answer)" : "");
+    return -1;
 }
 
 void lvm_unplug_disk(lua_State *L, int vm_index, int disk_index)
@@ -407,7 +434,7 @@ static void push_json(lua_State *L, json_t *j)
 /* vm:events([name]) -> the QMP events received (and not yet taken), e.g. "BLOCK_IO_ERROR" */
 static int vm_events(lua_State *L)
 {
-    struct vm_machine *m = lvm_machine(L, 1, "events");
+    struct vm_machine *m = lvm_machine_any(L, 1, "events");
     json_t *events = qmp_take_events(&m->qmp, luaL_optstring(L, 2, NULL));
     push_json(L, events);
     json_decref(events);
@@ -437,7 +464,7 @@ static int console_read_log(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "vm");
-    struct vm_machine *m = lvm_machine(L, -1, "read_log");
+    struct vm_machine *m = lvm_machine_any(L, -1, "read_log");
     FILE *f = fopen(m->console_path, "rb");
     if (!f)
         return luaL_error(L, "read_log: %s: %s", m->console_path, strerror(errno));
@@ -456,7 +483,7 @@ static int console_path(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "vm");
-    lua_pushstring(L, lvm_machine(L, -1, "path")->console_path);
+    lua_pushstring(L, lvm_machine_any(L, -1, "path")->console_path);
     return 1;
 }
 
@@ -556,6 +583,10 @@ int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest)
     lmount_check(L, mount_index);
     if (disk_id_check(name, strlen(name), &why) < 0)
         return luaL_error(L, "vm: bad vm name '%s': %s", name, why);
+    /* The mount names a disk <vm>.<id>: a dot in the vm's name would make that ambiguous. */
+    if (strchr(name, '.'))
+        return luaL_error(L, "vm: bad vm name '%s': dots are reserved (disks appear as <vm>.<id>)",
+                          name);
     LVM *vm = lua_newuserdatauv(L, sizeof *vm, 2);
     memset(vm, 0, sizeof *vm);
     luaL_setmetatable(L, FAULTFS_VM);

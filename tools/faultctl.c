@@ -74,7 +74,21 @@ static char *read_file(const char *path)
     return buf;
 }
 
-/* Checks TEXT with the daemon's own parser, then sends it in one write(). */
+/* What TARGET is: a disk (it has an image), a mount (a ctl but no image), or neither. */
+enum target_kind { TARGET_NONE, TARGET_DISK, TARGET_MOUNT };
+
+static enum target_kind target_kind(const char *target)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    ctl_path(path, sizeof path, target, "image");
+    if (stat(path, &st) == 0)
+        return TARGET_DISK;
+    ctl_path(path, sizeof path, target, "ctl");
+    return stat(path, &st) == 0 ? TARGET_MOUNT : TARGET_NONE;
+}
+
+/* Checks TEXT with the daemon's own parser and TARGET's kind, then sends it in one write(). */
 static int send_batch(const char *target, enum ctl_scope scope, const char *text)
 {
     struct ctl_batch batch;
@@ -84,6 +98,12 @@ static int send_batch(const char *target, enum ctl_scope scope, const char *text
     ctl_batch_free(&batch);
     if (rc < 0)
         return fail("%s", err.text);
+    enum target_kind kind = target_kind(target);
+    if (scope == CTL_SCOPE_MOUNT && kind == TARGET_DISK)
+        return fail("%s is a disk: attach, detach and list go to its mount (the folder above it)",
+                    target);
+    if (scope == CTL_SCOPE_DISK && kind == TARGET_MOUNT)
+        return fail("%s is a mount: faults go to one of its disks (%s/ID)", target, target);
 
     ctl_path(path, sizeof path, target, "ctl");
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -105,6 +125,8 @@ static int cmd_inject(const char *target, int argc, char **argv)
     char line[256];
     if (argc < 1 || argc > 2)
         return fail("inject needs a MODE (eio_read, eio_write or slow [DURATION])");
+    if (!fault_mode_find(argv[0], strlen(argv[0])))
+        return fail("inject: unknown mode '%s' (expected eio_read, eio_write or slow)", argv[0]);
     snprintf(line, sizeof line, "%s%s%s\n", argv[0], argc == 2 ? " " : "", argc == 2 ? argv[1] : "");
     int rc = send_batch(target, CTL_SCOPE_DISK, line);
     return rc < 0 ? fail("inject %s: %s", argv[0], strerror(-rc)) : rc;
@@ -183,7 +205,9 @@ static int cmd_attach(const char *target, int argc, char **argv)
     if (argv[1][0] == '/')
         snprintf(image, sizeof image, "%s", argv[1]);
     else if (!realpath(argv[1], image))
-        return fail("attach: image '%s' does not exist (faultfs never creates images)", argv[1]);
+        return errno == ENOENT
+                   ? fail("attach: image '%s' does not exist (faultfs never creates images)", argv[1])
+                   : fail("attach: image '%s': %s", argv[1], strerror(errno));
     if (stat(image, &st) < 0)
         return fail("attach: image '%s': %s", image, strerror(errno));
     if (!S_ISREG(st.st_mode))
@@ -200,8 +224,7 @@ static int cmd_attach(const char *target, int argc, char **argv)
     if (rc == -EEXIST)
         return fail("attach: disk '%s' is already attached", argv[0]);
     if (rc == -EINVAL)
-        return fail("attach: image '%s' was refused (inside the mount, or not a regular file)",
-                    image);
+        return fail("attach: image '%s' was refused (see the daemon's log for the reason)", image);
     return rc < 0 ? fail("attach %s: %s", argv[0], strerror(-rc)) : rc;
 }
 

@@ -76,16 +76,19 @@ static int agent_handle(struct agent *a, char *line)
         char *status = strtok_r(NULL, " ", &save);
         char *out = strtok_r(NULL, " ", &save);
         char *err = strtok_r(NULL, " ", &save);
-        if (!status || !out || !err) {
+        struct agent_result r = {0};
+        if (status && out && err) {
+            r.out = decode_field(out, &r.out_len);
+            r.err = decode_field(err, &r.err_len);
+        }
+        if (!r.out || !r.err) {
+            agent_result_free(&r);
             job_fail(j, "the agent sent a malformed result");
             return 0;
         }
-        j->result.status = atoi(status);
-        j->result.out = decode_field(out, &j->result.out_len);
-        j->result.err = decode_field(err, &j->result.err_len);
+        r.status = atoi(status);
+        j->result = r;
         j->finished = true;
-        if (!j->result.out || !j->result.err)
-            job_fail(j, "the agent sent a malformed result");
     } else if (strcmp(verb, "error") == 0) {
         char *msg = strtok_r(NULL, " ", &save);
         size_t len;
@@ -151,9 +154,14 @@ void agent_close(struct agent *a)
     line_conn_close(&a->conn);
 }
 
+/* Ids run on across machines and boots: see agent_start. */
+static unsigned agent_last_id;
+
 int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX])
 {
     size_t len = strlen(cmd);
+    if (len > AGENT_COMMAND_MAX)
+        return -E2BIG;
     struct agent_job *j = calloc(1, sizeof *j);
     char *line = malloc(base64_encoded_len(len) + AGENT_ID_MAX + 16);
     if (!j || !line) {
@@ -161,7 +169,7 @@ int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX])
         free(line);
         return -ENOMEM;
     }
-    snprintf(j->id, sizeof j->id, "c%u", ++a->next_id);
+    snprintf(j->id, sizeof j->id, "c%u", ++agent_last_id);
     int n = sprintf(line, "run %s ", j->id);
     base64_encode(cmd, len, line + n);
     strcat(line + n, "\n");
@@ -213,6 +221,27 @@ bool agent_done(struct agent *a, const char *id)
         agent_handle(a, line);
     }
     return !j || j->finished;
+}
+
+void agent_drain(struct agent *a)
+{
+    int err;
+    char *line;
+    while ((line = line_conn_read(&a->conn, 0, &err)))
+        agent_handle(a, line);
+}
+
+void agent_forget(struct agent *a, const char *id)
+{
+    for (struct agent_job **p = &a->jobs; *p; p = &(*p)->next) {
+        if (strcmp((*p)->id, id) == 0) {
+            struct agent_job *j = *p;
+            *p = j->next;
+            agent_result_free(&j->result);
+            free(j);
+            return;
+        }
+    }
 }
 
 int agent_kill(struct agent *a, const char *id)

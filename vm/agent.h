@@ -29,7 +29,6 @@ struct agent_job; /* a command started and not yet collected */
 
 struct agent {
     struct line_conn conn;
-    unsigned next_id;
     unsigned generation;  /* bumped at every hello: the guest (re)started */
     struct agent_job *jobs;
 };
@@ -41,7 +40,11 @@ void agent_close(struct agent *a);
 /* Waits for the next hello (after a reset); commands in flight are failed. 0 or -errno. */
 int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t why_size);
 
-/* Starts CMD with /bin/sh -c in the guest; ID gets its id. 0 or -errno. */
+/*
+ * Starts CMD with /bin/sh -c in the guest; ID gets its id, unique in this
+ * process (a command of an earlier boot can never be mistaken for a new one).
+ * 0, -E2BIG (longer than AGENT_COMMAND_MAX) or -errno.
+ */
 int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX]);
 
 /*
@@ -53,6 +56,15 @@ int agent_wait(struct agent *a, const char *id, uint64_t deadline_ns, struct age
 
 /* Whether command ID has finished, without blocking. */
 bool agent_done(struct agent *a, const char *id);
+
+/* Handles whatever the guest has sent already, without waiting. */
+void agent_drain(struct agent *a);
+
+/* Forgets command ID: a result that still comes is dropped. */
+void agent_forget(struct agent *a, const char *id);
+
+/* The longest command the guest agent takes (its lines are capped at 24 MiB). */
+#define AGENT_COMMAND_MAX (16u << 20)
 
 /* SIGKILLs command ID's process group in the guest. 0 or -errno. */
 int agent_kill(struct agent *a, const char *id);

@@ -103,6 +103,11 @@ char *line_conn_read(struct line_conn *c, uint64_t deadline_ns, int *err)
             return NULL;
         }
         c->len += (size_t)n;
+        /* Data that keeps coming without a newline must not hold us past the deadline. */
+        if (!memchr(c->buf + c->len - (size_t)n, '\n', (size_t)n) && duration_now_ns() >= deadline_ns) {
+            *err = -ETIMEDOUT;
+            return NULL;
+        }
     }
 }
 

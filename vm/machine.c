@@ -190,6 +190,28 @@ bool vm_machine_alive(struct vm_machine *m)
     return true;
 }
 
+/*
+ * Connects to QEMU's monitor, in short rounds while QEMU lives: a QEMU that
+ * dies early (a kernel it cannot open) leaves its socket file behind, and
+ * waiting on that until the boot deadline would only delay its message.
+ */
+static int machine_connect_qmp(struct vm_machine *m, const char *path, uint64_t deadline,
+                               char *why, size_t why_size)
+{
+    for (;;) {
+        uint64_t now = duration_now_ns();
+        uint64_t round = now + DURATION_NS_PER_S < deadline ? now + DURATION_NS_PER_S : deadline;
+        int rc = qmp_open(&m->qmp, path, round, why, why_size);
+        if (rc == 0)
+            return 0;
+        qmp_close(&m->qmp);
+        m->qmp.conn.fd = -1;
+        bool retry = rc == -ENOENT || rc == -ECONNREFUSED || rc == -ETIMEDOUT;
+        if (!retry || !vm_machine_alive(m) || duration_now_ns() >= deadline)
+            return rc;
+    }
+}
+
 int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, size_t ndrives,
                      unsigned mem_mb, uint64_t timeout_ns, struct vm_machine **out, char *why,
                      size_t why_size)
@@ -203,8 +225,17 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
         return -errno;
     }
     struct vm_machine *m = calloc(1, sizeof *m);
+    if (!m) {
+        rmdir(dir);
+        snprintf(why, why_size, "out of memory");
+        return -ENOMEM;
+    }
+    /* Closed, not fd 0: stopping a machine that never connected must close nothing. */
+    m->qmp.conn.fd = -1;
+    m->agent.conn.fd = -1;
     m->dir = strdup(dir);
-    asprintf(&m->console_path, "%s/console.log", dir);
+    if (asprintf(&m->console_path, "%s/console.log", dir) < 0)
+        m->console_path = NULL;
     m->kvm = vm_kvm_usable();
 
     argv_add(&a, "qemu-system-x86_64");
@@ -283,10 +314,13 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
     char qmp_path[PATH_MAX], agent_path[PATH_MAX];
     snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", dir);
     snprintf(agent_path, sizeof agent_path, "%s/agent.sock", dir);
-    int rc = qmp_open(&m->qmp, qmp_path, deadline, why, why_size);
+    int rc = machine_connect_qmp(m, qmp_path, deadline, why, why_size);
     if (rc == 0)
         rc = agent_open(&m->agent, agent_path, deadline, why, why_size);
     if (rc < 0) {
+        /* A QEMU that fails closes its sockets a moment before it exits: give it that moment. */
+        for (int i = 0; i < 50 && vm_machine_alive(m); i++)
+            duration_sleep(20 * DURATION_NS_PER_MS);
         if (!vm_machine_alive(m)) {
             char tail[600];
             read_tail(path, tail, sizeof tail);
@@ -301,6 +335,8 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
 
 int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, char *why, size_t why_size)
 {
+    /* A hello already waiting (the guest rebooted by itself) must not pass for the new one. */
+    agent_drain(&m->agent);
     json_t *ret = qmp_execute(&m->qmp, "system_reset", NULL, QMP_TIMEOUT_NS, why, why_size);
     if (!ret)
         return -EIO;

@@ -74,6 +74,34 @@ test("reset returns to Booted; old commands are lost, new ones run", function(t)
   vm:run("true"):assert_ok()
 end)
 
+test("a command of an earlier boot is never mistaken for a new one", function(t)
+  local old = vm:run_async("sleep 30; echo OLD")
+  vm:shutdown()
+  vm:boot()
+  local new = vm:run_async("echo NEW")
+  H.raises(t, function() old:wait("5s") end, "wait: 'sleep 30; echo OLD': the vm was restarted or shut down since it started")
+  t:assert(new:wait("5s"):assert_ok().stdout == "NEW\n")
+end)
+
+test("long commands are quoted short in messages", function(t)
+  local long = "echo " .. string.rep("x", 300) .. "; exit 7"
+  local err = H.raises(t, function() vm:run(long):assert_ok() end, "failed with status 7")
+  t:assert(#err < 300, "the message quotes the start only: " .. err)
+  H.raises(t, function() vm:run(string.rep("y", 17 * 1024 * 1024)) end, "over the 16777216 the guest agent takes")
+end)
+
+test("after QEMU exits, its console log and events can still be read", function(t)
+  vm:run_async("sleep 0.2; poweroff -f")
+  for _ = 1, 100 do
+    if not vm:is_running() then break end
+    vm:clock():sleep("100ms")
+  end
+  t:assert(not vm:is_running(), "poweroff -f ended QEMU")
+  t:assert(vm:console():read_log():find("faultfs%-agent"), "the log outlives QEMU")
+  t:assert(type(vm:events()) == "table")
+  H.raises(t, function() vm:run("true") end, "run: vm 'v': QEMU is no longer running")
+end)
+
 test("shutdown stops the machine", function(t)
   vm:shutdown()
   t:assert(not vm:is_running())

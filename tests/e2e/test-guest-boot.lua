@@ -14,6 +14,16 @@ test("EIO at boot does not panic", function(t)
     t:assert(not log:find("kernel panic"))
 end)
 
+test("a reset after the guest rebooted by itself waits for the new boot", function(t)
+  disk:clear_faults()
+  vm:run_async("sleep 0.1; reboot -f")
+  vm:clock():sleep("8s") -- the guest comes back on its own; its hello waits unread
+  local started = require("faultfs").monotonic()
+  vm:reset()
+  t:assert(require("faultfs").monotonic() - started > 1, "reset waited for the guest it reset")
+  vm:run("true"):assert_ok() -- and the next command is not lost to a late hello
+end)
+
 test("the reset really booted through the failing disk", function(t)
   local second = vm:console():read_log():sub(first_boot + 1)
   -- The kernel's partition scan reads sector 0 at boot: it met the fault.

@@ -25,7 +25,10 @@ check "leaves slow" same "$(fc "$MNT/vda" status)" "slow 20ms"
 check "clear" fc "$MNT/vda" clear
 check "leaves nothing" same "$(fc "$MNT/vda" status)" ""
 
-check "a bad mode is named before sending" fails_with "faultctl: unknown command 'eio_raed' (expected eio_read, eio_write, slow or clear)" fc "$MNT/vda" inject eio_raed
+check "a bad mode is named before sending" fails_with "faultctl: inject: unknown mode 'eio_raed' (expected eio_read, eio_write or slow)" fc "$MNT/vda" inject eio_raed
+check "inject clear is not a mode (clear is its own command)" fails_with "faultctl: inject: unknown mode 'clear'" fc "$MNT/vda" inject clear
+check "mount commands sent to a disk say where they go" fails_with "faultctl: $MNT/vda is a disk: attach, detach and list go to its mount" fc "$MNT/vda" attach x "$WORK/b.img"
+check "fault commands sent to the mount say where they go" fails_with "faultctl: $MNT is a mount: faults go to one of its disks ($MNT/ID)" fc "$MNT" inject eio_read
 check "a bad duration is named" fails_with "faultctl: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)" fc "$MNT/vda" inject slow 5x
 check "clear of an unknown mode is named" fails_with "faultctl: clear: unknown mode 'fast'" fc "$MNT/vda" clear fast
 check "inject without a mode is refused" fails_with "inject needs a MODE" fc "$MNT/vda" inject

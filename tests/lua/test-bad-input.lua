@@ -33,7 +33,10 @@ test("count 0 or huge", function(t)
     "read_sectors: count must be between 1 and 65536 sectors (got 0)")
   H.raises(t, function() disk:read_sectors(0, 1 << 40) end,
     "read_sectors: count must be between 1 and 65536 sectors (got 1099511627776)")
-  H.raises(t, function() disk:read_sectors(1 << 60, 1) end, "past the end of disk 'vda'")
+  H.raises(t, function() disk:read_sectors(1 << 60, 1) end,
+    "read_sectors: sector 1152921504606846976 is past the end of disk 'vda' (1048576 bytes, 2048 sectors)")
+  H.raises(t, function() disk:write_sectors(5000, "") end,
+    "write_sectors: sector 5000 is past the end of disk 'vda' (1048576 bytes, 2048 sectors)")
   unchanged(t)
 end)
 

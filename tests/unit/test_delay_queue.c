@@ -65,3 +65,13 @@ Test(delay_queue, many_jobs_all_run)
     delay_queue_stop(&q);
     cr_assert_eq(atomic_load(&next_order), 500);
 }
+
+Test(delay_queue, a_stopped_queue_refuses_jobs)
+{
+    struct delay_queue q;
+    struct timed_job job = {.job.run = record};
+    cr_assert_eq(delay_queue_start(&q, 1), 0);
+    delay_queue_stop(&q);
+    cr_assert_eq(delay_queue_add(&q, &job.job, 0), -ESHUTDOWN);
+    cr_assert_eq(job.ran_at, 0);
+}

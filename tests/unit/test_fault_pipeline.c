@@ -144,3 +144,26 @@ Test(fault_pipeline, io_errors_pass_through)
 {
     cr_assert_eq(fault_pipeline_run(&src, &wr, failing_io, NULL), -ENOSPC);
 }
+
+static int looks;
+
+static bool interrupt_on_second_look(void *ctx)
+{
+    (void)ctx;
+    return ++looks >= 2;
+}
+
+Test(fault_pipeline, an_interruptible_sleep_ends_early)
+{
+    struct io_probe p = {0};
+    const struct fault_source src_int = {
+        .table = live_table, .interrupted = interrupt_on_second_look, .ctx = &table};
+    struct fault_edit e = {.op = FAULT_EDIT_SET,
+                           .rule = fault_rule_default(fault_mode_find("slow", 4))};
+    e.rule.delay_ns = 10 * DURATION_NS_PER_S;
+    cr_assert_eq(fault_table_apply(&table, &e, 1), 0);
+    uint64_t start = duration_now_ns();
+    cr_assert_eq(fault_pipeline_run(&src_int, &rd, probe_io, &p), -EINTR);
+    cr_assert_lt(duration_now_ns() - start, 2 * DURATION_NS_PER_S);
+    cr_assert_eq(p.calls, 0, "an interrupted request does no I/O");
+}
