@@ -86,6 +86,27 @@ static int result_tostring(lua_State *L)
     return 1;
 }
 
+static const char *lost_text(int rc)
+{
+    return rc == -ENOENT ? "the vm was restarted or shut down since it started"
+                         : "the connection to the guest agent was lost";
+}
+
+/* Pushes the Result of a finished wait (RC 0), or raises why there is none. */
+static int push_outcome(lua_State *L, const char *what, const char *cmd, int rc,
+                        struct agent_result *r)
+{
+    char quote[CMD_QUOTE_MAX + 4];
+    if (rc < 0)
+        return luaL_error(L, "%s: '%s': %s", what, short_cmd(cmd, quote), lost_text(rc));
+    if (r->failure) {
+        lua_pushfstring(L, "%s: '%s': %s", what, short_cmd(cmd, quote), r->failure);
+        agent_result_free(r);
+        return lua_error(L);
+    }
+    return push_result(L, cmd, r);
+}
+
 /* ---- running to completion ---- */
 
 /* agent_wait in slices, letting a VM paused on a retry disk's error retry in between. */
@@ -102,11 +123,6 @@ static int wait_serviced(lua_State *L, int vm_index, struct vm_machine *m, const
     }
 }
 
-static const char *lost_text(int rc)
-{
-    return rc == -ENOENT ? "the vm was restarted or shut down since it started"
-                         : "the connection to the guest agent was lost";
-}
 
 int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
 {
@@ -131,14 +147,7 @@ int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
         duration_format(timeout_ns, text);
         return luaL_error(L, "run: '%s' did not finish within %s (it was killed)", shown, text);
     }
-    if (rc < 0)
-        return luaL_error(L, "run: '%s': %s", shown, lost_text(rc));
-    if (r.failure) {
-        lua_pushfstring(L, "run: '%s': %s", shown, r.failure);
-        agent_result_free(&r);
-        return lua_error(L);
-    }
-    return push_result(L, cmd, &r);
+    return push_outcome(L, "run", cmd, rc, &r);
 }
 
 /* ---- processes ---- */
@@ -194,14 +203,7 @@ static int proc_wait(lua_State *L)
         duration_format(timeout, text);
         return luaL_error(L, "wait: '%s' is still running after %s", shown, text);
     }
-    if (rc < 0)
-        return luaL_error(L, "wait: '%s': %s", shown, lost_text(rc));
-    if (r.failure) {
-        lua_pushfstring(L, "wait: '%s': %s", shown, r.failure);
-        agent_result_free(&r);
-        return lua_error(L);
-    }
-    push_result(L, p->cmd, &r);
+    push_outcome(L, "wait", p->cmd, rc, &r);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, 1, 2);
     p->collected = true;
