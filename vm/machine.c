@@ -155,6 +155,13 @@ static void argv_add(struct argv_list *a, const char *arg)
     a->argv[a->count] = NULL;
 }
 
+/* Adds FLAG and its VALUE. */
+static void argv_option(struct argv_list *a, const char *flag, const char *value)
+{
+    argv_add(a, flag);
+    argv_add(a, value);
+}
+
 static void argv_free(struct argv_list *a)
 {
     for (size_t i = 0; i < a->count; i++)
@@ -239,46 +246,31 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
     m->kvm = vm_kvm_usable();
 
     argv_add(&a, "qemu-system-x86_64");
-    argv_add(&a, "-machine");
-    argv_add(&a, m->kvm ? "pc,accel=kvm" : "pc,accel=tcg");
-    if (m->kvm) {
-        argv_add(&a, "-cpu");
-        argv_add(&a, "host");
-    }
+    argv_option(&a, "-machine", m->kvm ? "pc,accel=kvm" : "pc,accel=tcg");
+    if (m->kvm)
+        argv_option(&a, "-cpu", "host");
     snprintf(arg, sizeof arg, "%u", mem_mb);
-    argv_add(&a, "-m");
-    argv_add(&a, arg);
+    argv_option(&a, "-m", arg);
     argv_add(&a, "-nodefaults");
     argv_add(&a, "-no-user-config");
-    argv_add(&a, "-display");
-    argv_add(&a, "none");
-    argv_add(&a, "-kernel");
-    argv_add(&a, g->kernel);
-    argv_add(&a, "-initrd");
-    argv_add(&a, g->initrd);
-    argv_add(&a, "-append");
-    argv_add(&a, g->cmdline);
+    argv_option(&a, "-display", "none");
+    argv_option(&a, "-kernel", g->kernel);
+    argv_option(&a, "-initrd", g->initrd);
+    argv_option(&a, "-append", g->cmdline);
     snprintf(arg, sizeof arg, "file:%s", m->console_path);
-    argv_add(&a, "-serial");
-    argv_add(&a, arg);
+    argv_option(&a, "-serial", arg);
     snprintf(arg, sizeof arg, "unix:%s/qmp.sock,server=on,wait=off", dir);
-    argv_add(&a, "-qmp");
-    argv_add(&a, arg);
-    argv_add(&a, "-device");
-    argv_add(&a, "virtio-serial-pci,id=agent-bus");
+    argv_option(&a, "-qmp", arg);
+    argv_option(&a, "-device", "virtio-serial-pci,id=agent-bus");
     snprintf(arg, sizeof arg, "socket,id=agent,path=%s/agent.sock,server=on,wait=off", dir);
-    argv_add(&a, "-chardev");
-    argv_add(&a, arg);
-    argv_add(&a, "-device");
-    argv_add(&a, "virtserialport,chardev=agent,name=org.faultfs.agent");
+    argv_option(&a, "-chardev", arg);
+    argv_option(&a, "-device", "virtserialport,chardev=agent,name=org.faultfs.agent");
     for (size_t i = 0; i < ndrives; i++) {
         json_t *bd = drive_blockdev(&drives[i]);
         char *text = json_dumps(bd, JSON_COMPACT);
         char *dev = drive_device(&drives[i]);
-        argv_add(&a, "-blockdev");
-        argv_add(&a, text);
-        argv_add(&a, "-device");
-        argv_add(&a, dev);
+        argv_option(&a, "-blockdev", text);
+        argv_option(&a, "-device", dev);
         free(text);
         free(dev);
         json_decref(bd);
