@@ -8,40 +8,56 @@
 #include <string.h>
 #include <time.h>
 
-static void heap_swap(struct delay_job **heap, size_t a, size_t b)
+static void heap_set(struct delay_queue *q, size_t i, struct delay_job *job)
 {
-    struct delay_job *t = heap[a];
-    heap[a] = heap[b];
-    heap[b] = t;
+    q->heap[i] = job;
+    job->slot = i;
+}
+
+static void heap_up(struct delay_queue *q, size_t i)
+{
+    struct delay_job *job = q->heap[i];
+    while (i > 0 && q->heap[(i - 1) / 2]->due_ns > job->due_ns) {
+        heap_set(q, i, q->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(q, i, job);
+}
+
+static void heap_down(struct delay_queue *q, size_t i)
+{
+    struct delay_job *job = q->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, least = l;
+        if (l >= q->count)
+            break;
+        if (r < q->count && q->heap[r]->due_ns < q->heap[l]->due_ns)
+            least = r;
+        if (q->heap[least]->due_ns >= job->due_ns)
+            break;
+        heap_set(q, i, q->heap[least]);
+        i = least;
+    }
+    heap_set(q, i, job);
 }
 
 static void heap_push(struct delay_queue *q, struct delay_job *job)
 {
-    size_t i = q->count++;
-    q->heap[i] = job;
-    while (i > 0 && q->heap[(i - 1) / 2]->due_ns > q->heap[i]->due_ns) {
-        heap_swap(q->heap, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
+    heap_set(q, q->count++, job);
+    heap_up(q, job->slot);
 }
 
-static struct delay_job *heap_pop(struct delay_queue *q)
+/* Takes the job at slot I out of the heap. */
+static struct delay_job *heap_remove(struct delay_queue *q, size_t i)
 {
-    struct delay_job *top = q->heap[0];
-    q->heap[0] = q->heap[--q->count];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, least = i;
-        if (l < q->count && q->heap[l]->due_ns < q->heap[least]->due_ns)
-            least = l;
-        if (r < q->count && q->heap[r]->due_ns < q->heap[least]->due_ns)
-            least = r;
-        if (least == i)
-            break;
-        heap_swap(q->heap, i, least);
-        i = least;
+    struct delay_job *job = q->heap[i];
+    struct delay_job *last = q->heap[--q->count];
+    if (i < q->count) {
+        heap_set(q, i, last);
+        heap_up(q, i);
+        heap_down(q, last->slot);
     }
-    return top;
+    return job;
 }
 
 static void *delay_worker(void *arg)
@@ -62,7 +78,8 @@ static void *delay_worker(void *arg)
             pthread_cond_timedwait(&q->wake, &q->lock, &until);
             continue;
         }
-        struct delay_job *job = heap_pop(q);
+        struct delay_job *job = heap_remove(q, 0);
+        job->state = DELAY_JOB_TAKEN;
         pthread_mutex_unlock(&q->lock);
         job->run(job);
         pthread_mutex_lock(&q->lock);
@@ -116,9 +133,12 @@ int delay_queue_add(struct delay_queue *q, struct delay_job *job, uint64_t delay
     int rc = 0;
     if (!q->workers)
         return -ESHUTDOWN; /* never started, or stopped: nobody would run JOB */
-    job->due_ns = duration_now_ns() + delay_ns;
     pthread_mutex_lock(&q->lock);
-    if (q->stopping) {
+    job->parked_ns = duration_now_ns();
+    job->due_ns = job->parked_ns + delay_ns;
+    if (job->state == DELAY_JOB_CANCELLED) {
+        rc = -ECANCELED;
+    } else if (q->stopping) {
         rc = -ESHUTDOWN;
     } else if (q->count == q->capacity) {
         size_t cap = q->capacity ? q->capacity * 2 : 64;
@@ -131,10 +151,46 @@ int delay_queue_add(struct delay_queue *q, struct delay_job *job, uint64_t delay
         }
     }
     if (rc == 0) {
+        job->state = DELAY_JOB_QUEUED;
         heap_push(q, job);
         if (q->heap[0] == job)
             pthread_cond_broadcast(&q->wake);
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
+}
+
+bool delay_queue_cancel(struct delay_queue *q, struct delay_job *job)
+{
+    bool removed = false;
+    pthread_mutex_lock(&q->lock);
+    if (job->state == DELAY_JOB_QUEUED) {
+        heap_remove(q, job->slot);
+        removed = true;
+    }
+    if (job->state != DELAY_JOB_TAKEN)
+        job->state = DELAY_JOB_CANCELLED;
+    pthread_mutex_unlock(&q->lock);
+    return removed;
+}
+
+void delay_queue_reschedule(struct delay_queue *q, const void *owner,
+                            uint64_t (*delay)(const struct delay_job *job, void *ctx), void *ctx)
+{
+    bool earlier = false;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->count; i++) {
+        struct delay_job *job = q->heap[i];
+        if (job->owner != owner)
+            continue;
+        uint64_t due = job->parked_ns + delay(job, ctx);
+        if (due < job->due_ns) {
+            job->due_ns = due;
+            heap_up(q, i); /* only moves toward the root: slots past I keep their jobs */
+            earlier = true;
+        }
+    }
+    if (earlier)
+        pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
 }

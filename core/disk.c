@@ -1,56 +1,23 @@
 /* One disk: its backing image, life cycle and JSON views. */
 #include "disk.h"
 
-#include "path_resolve.h"
+#include "image_open.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int disk_open(const char *id, const char *image, uint64_t size_limit, const char *forbidden_root,
-              struct disk **out, char *why, size_t why_size)
+int disk_open(const char *id, const char *image, uint64_t size_limit,
+              const struct image_guard *guard, struct disk **out, char *why, size_t why_size)
 {
-    struct stat st;
-    char real[PATH_MAX];
-    /* Resolve by hand: looking inside our own mount from here could deadlock. */
-    int rc = path_resolve(image, forbidden_root, real, sizeof real);
-    if (rc == -EXDEV) {
-        snprintf(why, why_size, "image '%s' is inside the faultfs mount %s (it would deadlock)",
-                 image, forbidden_root);
-        return -EINVAL;
-    }
-    if (rc == -ENOENT) {
-        snprintf(why, why_size, "image '%s' does not exist (faultfs never creates images)", image);
-        return rc;
-    }
-    if (rc == 0 && stat(real, &st) < 0)
-        rc = -errno;
-    if (rc < 0) {
-        snprintf(why, why_size, "image '%s': %s", image, strerror(-rc));
-        return rc;
-    }
-    /* Checked before opening: opening a device or a FIFO can have effects of its own. */
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(why, why_size, "image '%s' is not a regular file", image);
-        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    }
-    int fd = open(real, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(why, why_size, "cannot open image '%s' read-write: %s", image, strerror(-rc));
-        return rc;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, why_size, "image '%s' is not a regular file", image);
-        close(fd);
-        return -EINVAL;
-    }
+    int fd = image_open(image, guard, why, why_size);
+    if (fd < 0)
+        return fd;
 
     struct disk *disk = calloc(1, sizeof *disk);
     if (!disk || !(disk->image_path = strdup(image)) || fault_table_init(&disk->faults) < 0) {
@@ -67,6 +34,8 @@ int disk_open(const char *id, const char *image, uint64_t size_limit, const char
     atomic_init(&disk->refs, 1);
     atomic_init(&disk->detached, false);
     atomic_init(&disk->in_flight, 0);
+    pthread_mutex_init(&disk->drain_lock, NULL);
+    pthread_cond_init(&disk->drained, NULL);
     *out = disk;
     return 0;
 }
@@ -82,6 +51,8 @@ void disk_unref(struct disk *disk)
         return;
     close(disk->fd);
     fault_table_destroy(&disk->faults);
+    pthread_cond_destroy(&disk->drained);
+    pthread_mutex_destroy(&disk->drain_lock);
     free(disk->image_path);
     free(disk);
 }
@@ -111,14 +82,21 @@ int disk_io_enter(struct disk *disk)
 
 void disk_io_leave(struct disk *disk)
 {
-    atomic_fetch_sub(&disk->in_flight, 1);
+    /* The last request out of a detached disk wakes the detach waiting for it. */
+    if (atomic_fetch_sub(&disk->in_flight, 1) == 1 && atomic_load(&disk->detached)) {
+        pthread_mutex_lock(&disk->drain_lock);
+        pthread_cond_broadcast(&disk->drained);
+        pthread_mutex_unlock(&disk->drain_lock);
+    }
 }
 
 void disk_mark_detached(struct disk *disk)
 {
     atomic_store(&disk->detached, true);
+    pthread_mutex_lock(&disk->drain_lock);
     while (atomic_load(&disk->in_flight) != 0)
-        sched_yield();
+        pthread_cond_wait(&disk->drained, &disk->drain_lock);
+    pthread_mutex_unlock(&disk->drain_lock);
 }
 
 json_t *disk_stats_json(struct disk *disk)

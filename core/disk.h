@@ -11,6 +11,7 @@
 
 #include "disk_id.h"
 #include "fault_table.h"
+#include "image_open.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -40,16 +41,18 @@ struct disk {
     _Atomic unsigned refs;
     _Atomic bool detached;
     _Atomic unsigned in_flight; /* requests touching the image right now */
+    pthread_mutex_t drain_lock; /* with drained: a detach waits for in_flight to reach 0 */
+    pthread_cond_t drained;
 };
 
 /*
  * Opens IMAGE for disk ID: it must be an absolute path to an existing
- * regular file, not under FORBIDDEN_ROOT (the mount itself; may be NULL).
- * Nothing is ever created. Returns 0, or -errno with WHY naming the path
- * and the reason.
+ * regular file, not inside the mount GUARD watches (may be NULL); see
+ * image_open(). Nothing is ever created. Returns 0, or -errno with WHY
+ * naming the path and the reason.
  */
-int disk_open(const char *id, const char *image, uint64_t size_limit, const char *forbidden_root,
-              struct disk **out, char *why, size_t why_size);
+int disk_open(const char *id, const char *image, uint64_t size_limit,
+              const struct image_guard *guard, struct disk **out, char *why, size_t why_size);
 
 void disk_ref(struct disk *disk);
 void disk_unref(struct disk *disk);

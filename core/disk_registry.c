@@ -13,12 +13,17 @@ int disk_registry_init(struct disk_registry *reg, const char *mount_root)
     reg->next_serial = 1;
     if (mount_root && !(reg->mount_root = strdup(mount_root)))
         return -ENOMEM;
-    int rc = pthread_mutex_init(&reg->lock, NULL);
-    if (rc) {
+    int rc = reg->mount_root ? image_guard_init(&reg->guard, reg->mount_root) : 0;
+    if (rc == 0)
+        rc = -pthread_mutex_init(&reg->lock, NULL);
+    if (rc < 0)
         free(reg->mount_root);
-        return -rc;
-    }
-    return 0;
+    return rc;
+}
+
+int disk_registry_guard_mounted(struct disk_registry *reg)
+{
+    return reg->mount_root ? image_guard_mounted(&reg->guard) : 0;
 }
 
 void disk_registry_destroy(struct disk_registry *reg)
@@ -186,7 +191,7 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
         char why[CTL_ERROR_TEXT_MAX - 16];
         if (c->op != CTL_OP_ATTACH)
             continue;
-        rc = disk_open(c->id, c->image, c->size_limit, reg->mount_root, &opened[i], why,
+        rc = disk_open(c->id, c->image, c->size_limit, &reg->guard, &opened[i], why,
                        sizeof why);
         if (rc < 0)
             registry_fail(err, c, rc, "attach: %s", why);

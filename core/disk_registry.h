@@ -18,10 +18,15 @@ struct disk_registry {
     size_t count;
     size_t capacity;
     uint64_t next_serial;
-    char *mount_root; /* images under it are refused; NULL = no such check */
+    char *mount_root;          /* images inside it are refused; NULL = no such check */
+    struct image_guard guard;  /* set before any attach, then read-only */
 };
 
+/* MOUNT_ROOT (may be NULL) is the mountpoint, not mounted over yet. */
 int disk_registry_init(struct disk_registry *reg, const char *mount_root);
+
+/* Call once the mount is up: from then on images on it are refused too. 0 or -errno. */
+int disk_registry_guard_mounted(struct disk_registry *reg);
 
 /* Detaches every disk. */
 void disk_registry_destroy(struct disk_registry *reg);

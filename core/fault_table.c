@@ -88,7 +88,8 @@ static bool table_may_match(struct fault_table *table, const struct fault_reques
     return (atomic_load_explicit(&table->active_dirs, memory_order_acquire) & rq->dir) != 0;
 }
 
-uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq)
+/* The delay of RQ under the current rules; COUNT records it as a fire. */
+static uint64_t table_delay(struct fault_table *table, const struct fault_request *rq, bool count)
 {
     if (!table_may_match(table, rq))
         return 0;
@@ -98,11 +99,22 @@ uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_requ
         const struct fault_rule *r = &table->rules[i];
         if (r->delay_ns && fault_rule_matches(r, rq)) {
             delay += r->delay_ns;
-            table->fired[fault_mode_id(r->mode)]++;
+            if (count)
+                table->fired[fault_mode_id(r->mode)]++;
         }
     }
     pthread_mutex_unlock(&table->lock);
     return delay;
+}
+
+uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq)
+{
+    return table_delay(table, rq, true);
+}
+
+uint64_t fault_table_current_delay_ns(struct fault_table *table, const struct fault_request *rq)
+{
+    return table_delay(table, rq, false);
 }
 
 int fault_table_check(struct fault_table *table, const struct fault_request *rq)

@@ -52,6 +52,9 @@ int fault_table_apply(struct fault_table *table, const struct fault_edit *edits,
 /* Nanoseconds RQ must sleep before its I/O (0 = none); counts the delay as a fire. */
 uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq);
 
+/* The delay the rules now in force give RQ, counted as nothing (to re-time a held request). */
+uint64_t fault_table_current_delay_ns(struct fault_table *table, const struct fault_request *rq);
+
 /* 0 if RQ may proceed, else -errno of the first rule failing it (counted as a fire). */
 int fault_table_check(struct fault_table *table, const struct fault_request *rq);
 

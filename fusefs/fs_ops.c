@@ -66,6 +66,7 @@ static int attr_of(struct faultfs *fs, fuse_ino_t ino, struct stat *st, struct d
     }
     if (kind == NODE_MOUNT_CTL) {
         attr_base(st, ino, S_IFREG | 0644);
+        st->st_blksize = CTL_BLOCK_SIZE;
         return 0;
     }
     struct disk *disk = disk_registry_find_serial(&fs->disks, serial);
@@ -81,6 +82,7 @@ static int attr_of(struct faultfs *fs, fuse_ino_t ino, struct stat *st, struct d
         break;
     case NODE_DISK_CTL:
         attr_base(st, ino, S_IFREG | 0644);
+        st->st_blksize = CTL_BLOCK_SIZE;
         break;
     default:
         attr_base(st, ino, S_IFREG | 0444);
@@ -260,10 +262,22 @@ static int listing_disk(struct disk *disk, struct listing *l)
 
 static void handle_unpublish(fuse_req_t req, struct handle *h);
 
+static struct handle *handle_new(enum node_kind kind)
+{
+    struct handle *h = calloc(1, sizeof *h);
+    if (h) {
+        h->kind = kind;
+        pthread_mutex_init(&h->lock, NULL);
+    }
+    return h;
+}
+
 static void handle_free(struct handle *h)
 {
     if (h->disk)
         disk_unref(h->disk);
+    pthread_mutex_destroy(&h->lock);
+    free(h->pending);
     free(h->text);
     free(h);
 }
@@ -313,13 +327,12 @@ static void faultfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
     struct faultfs *fs = faultfs_of(req);
     uint64_t serial = 0;
     enum node_kind kind = node_kind_of(ino, &serial);
-    struct handle *h = calloc(1, sizeof *h);
+    struct handle *h = handle_new(kind);
     struct listing l = {.req = req};
     int rc;
 
     if (!h)
         return (void)fuse_reply_err(req, ENOMEM);
-    h->kind = kind;
     if (kind == NODE_ROOT) {
         rc = listing_root(fs, &l);
     } else if (kind == NODE_DISK_DIR) {
@@ -377,11 +390,16 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
         return (void)fuse_reply_err(req, EISDIR);
     if (kind == NODE_STATS && access != O_RDONLY)
         return (void)fuse_reply_err(req, EACCES);
+    /* Control is the mounting user's (and root's), whatever -o allow_other lets others see. */
+    if ((kind == NODE_MOUNT_CTL || kind == NODE_DISK_CTL) && access != O_RDONLY) {
+        uid_t uid = fuse_req_ctx(req)->uid;
+        if (uid != fs->owner && uid != 0)
+            return (void)fuse_reply_err(req, EACCES);
+    }
 
-    struct handle *h = calloc(1, sizeof *h);
+    struct handle *h = handle_new(kind);
     if (!h)
         return (void)fuse_reply_err(req, ENOMEM);
-    h->kind = kind;
     if (kind != NODE_MOUNT_CTL && !(h->disk = disk_registry_find_serial(&fs->disks, serial))) {
         handle_free(h);
         return (void)fuse_reply_err(req, ENOENT);
@@ -393,8 +411,12 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
             return (void)fuse_reply_err(req, -rc);
         }
     }
-    /* Every guest request must reach us: the page cache would hide faults. */
-    fi->direct_io = 1;
+    /*
+     * Every guest request must reach us: the page cache would hide faults. A
+     * ctl file opened write-only is the exception: through the page cache the
+     * kernel passes a write() on whole, however many buffers a writev() has.
+     */
+    fi->direct_io = !(kind != NODE_IMAGE && access == O_WRONLY);
     fi->keep_cache = 0;
     handle_publish(req, h, fi);
 }
@@ -423,10 +445,10 @@ static void faultfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
     (void)ino;
     switch (h->kind) {
     case NODE_IMAGE:
-        return (void)image_io_write(req, h->disk, buf, size, off);
+        return (void)image_io_write(req, h->disk, buf, size, off, fi->flags);
     case NODE_MOUNT_CTL:
     case NODE_DISK_CTL:
-        return (void)ctl_file_write(req, h, buf, size);
+        return (void)ctl_file_write(req, h, buf, size, off);
     default:
         return (void)fuse_reply_err(req, EBADF);
     }
@@ -434,8 +456,12 @@ static void faultfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 
 static void faultfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino, (void)fi;
-    fuse_reply_err(req, 0);
+    struct handle *h = handle_of(fi);
+    (void)ino;
+    if (h->kind != NODE_MOUNT_CTL && h->kind != NODE_DISK_CTL)
+        return (void)fuse_reply_err(req, 0);
+    /* The last piece of a batch written in several: close() reports its error. */
+    fuse_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
 }
 
 static void faultfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -42,6 +42,7 @@ struct image_io {
     off_t off;
     int mode;     /* fallocate */
     off_t length; /* fallocate */
+    int flags;    /* write: O_DSYNC / O_SYNC ask for the bytes to be durable first */
     int pipe[2];  /* reads: the thread's pipe to splice into; -1 to read into buf */
     bool spliced; /* reads: the bytes are in pipe[0] */
 };
@@ -105,6 +106,12 @@ static ssize_t image_do_write(void *ctx)
     ssize_t n = disk_size(io->disk, &size);
     if (n == 0)
         n = sector_io_write_at(io->disk->fd, size, io->buf, io->size, (uint64_t)io->off);
+    /* A synchronous write is acknowledged only once it is durable in the image. */
+    if (n >= 0 && (io->flags & O_DSYNC)) {
+        atomic_fetch_add_explicit(&io->disk->stats.flushes, 1, memory_order_relaxed);
+        if (((io->flags & O_SYNC) == O_SYNC ? fsync(io->disk->fd) : fdatasync(io->disk->fd)) < 0)
+            n = -errno;
+    }
     disk_io_leave(io->disk);
     return n;
 }
@@ -179,9 +186,10 @@ static void finish_read(fuse_req_t req, struct disk *disk, size_t size, off_t of
 }
 
 static void finish_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size,
-                         off_t off)
+                         off_t off, int flags)
 {
-    struct image_io io = {.disk = disk, .buf = (char *)buf, .size = size, .off = off};
+    struct image_io io = {
+        .disk = disk, .buf = (char *)buf, .size = size, .off = off, .flags = flags};
     ssize_t n = image_finish(disk, FAULT_WRITE, image_do_write, &io);
     if (n < 0) {
         atomic_fetch_add_explicit(&disk->stats.failed_writes, 1, memory_order_relaxed);
@@ -202,97 +210,99 @@ static void finish_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t 
     fuse_reply_err(req, rc < 0 ? (int)-rc : 0);
 }
 
-/* ---- requests held back by a slow fault ---- */
+/* ---- requests held back by a slow fault (parking.c) ---- */
 
 enum held_op { HELD_READ, HELD_WRITE, HELD_FALLOCATE };
 
 struct held_request {
-    struct delay_job job; /* first: the queue hands back a pointer to it */
-    fuse_req_t req;
-    struct disk *disk; /* a reference, dropped when finished */
+    struct parked base; /* first */
     enum held_op op;
-    size_t size;
-    off_t off;
-    int mode;
-    off_t length;
+    int mode;  /* fallocate */
+    int flags; /* write: O_DSYNC / O_SYNC */
     char data[]; /* HELD_WRITE: the bytes; libfuse reuses its buffer once we return */
 };
 
-static void held_run(struct delay_job *job)
+static void held_finish(struct parked *base)
 {
-    struct held_request *h = (struct held_request *)job;
+    struct held_request *h = (struct held_request *)base;
+    off_t off = (off_t)base->rq.offset;
     switch (h->op) {
     case HELD_READ:
-        finish_read(h->req, h->disk, h->size, h->off);
+        finish_read(base->req, base->disk, base->rq.length, off);
         break;
     case HELD_WRITE:
-        finish_write(h->req, h->disk, h->data, h->size, h->off);
+        finish_write(base->req, base->disk, h->data, base->rq.length, off, h->flags);
         break;
     case HELD_FALLOCATE:
-        finish_fallocate(h->req, h->disk, h->mode, h->off, h->length);
+        finish_fallocate(base->req, base->disk, h->mode, off, (off_t)base->rq.length);
         break;
     }
-    disk_unref(h->disk);
-    free(h);
 }
 
-/* Parks a request for DELAY_NS; 0, or -errno and the caller replies. */
-static int hold(fuse_req_t req, struct disk *disk, uint64_t delay_ns, struct held_request proto,
-                const char *data)
+/* Parks RQ for DELAY_NS; 0, or -errno and the caller replies. */
+static int hold(fuse_req_t req, struct disk *disk, uint64_t delay_ns, enum held_op op,
+                const struct fault_request *rq, const char *data, int mode, int flags)
 {
-    size_t extra = proto.op == HELD_WRITE ? proto.size : 0;
-    struct held_request *h = malloc(sizeof *h + extra);
-    if (!h)
+    struct faultfs *fs = faultfs_of(req);
+    size_t bytes = op == HELD_WRITE ? rq->length : 0;
+    int rc = parking_reserve(fs, req, bytes);
+    if (rc < 0)
+        return rc;
+    struct held_request *h = malloc(sizeof *h + bytes);
+    if (!h) {
+        parking_unreserve(fs, bytes);
         return -ENOMEM;
-    *h = proto;
-    h->job.run = held_run;
-    h->req = req;
-    h->disk = disk;
-    if (extra)
-        memcpy(h->data, data, extra);
-    disk_ref(disk);
-    int rc = delay_queue_add(&faultfs_of(req)->delays, &h->job, delay_ns);
-    if (rc < 0) {
-        disk_unref(disk);
-        free(h);
     }
+    *h = (struct held_request){
+        .base = {.fs = fs, .req = req, .disk = disk, .rq = *rq, .bytes = bytes,
+                 .finish = held_finish},
+        .op = op,
+        .mode = mode,
+        .flags = flags,
+    };
+    if (bytes)
+        memcpy(h->data, data, bytes);
+    disk_ref(disk);
+    rc = parking_hold(&h->base, delay_ns);
+    if (rc < 0)
+        parking_discard(&h->base);
     return rc;
-}
-
-static uint64_t request_delay(struct disk *disk, enum fault_dir dir, off_t off, size_t size)
-{
-    const struct fault_request rq = {.dir = dir, .offset = (uint64_t)off, .length = size};
-    return fault_table_delay_ns(&disk->faults, &rq);
 }
 
 /* ---- entry points ---- */
 
-void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
+/* Runs RQ now, or parks it when a slow fault delays it; the one reply comes either way. */
+static bool parked(fuse_req_t req, struct disk *disk, enum held_op op,
+                   const struct fault_request *rq, const char *data, int mode, int flags)
 {
-    atomic_fetch_add_explicit(&disk->stats.reads, 1, memory_order_relaxed);
-    uint64_t delay = request_delay(disk, FAULT_READ, off, size);
-    if (delay) {
-        struct held_request proto = {.op = HELD_READ, .size = size, .off = off};
-        int rc = hold(req, disk, delay, proto, NULL);
-        if (rc < 0)
-            fuse_reply_err(req, -rc);
-        return;
+    uint64_t delay = fault_table_delay_ns(&disk->faults, rq);
+    if (!delay)
+        return false;
+    int rc = hold(req, disk, delay, op, rq, data, mode, flags);
+    if (rc < 0) {
+        atomic_fetch_add_explicit(op == HELD_READ ? &disk->stats.failed_reads
+                                                  : &disk->stats.failed_writes,
+                                  1, memory_order_relaxed);
+        fuse_reply_err(req, -rc);
     }
-    finish_read(req, disk, size, off);
+    return true;
 }
 
-void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off)
+void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
 {
+    const struct fault_request rq = {.dir = FAULT_READ, .offset = (uint64_t)off, .length = size};
+    atomic_fetch_add_explicit(&disk->stats.reads, 1, memory_order_relaxed);
+    if (!parked(req, disk, HELD_READ, &rq, NULL, 0, 0))
+        finish_read(req, disk, size, off);
+}
+
+void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off,
+                    int flags)
+{
+    const struct fault_request rq = {.dir = FAULT_WRITE, .offset = (uint64_t)off, .length = size};
     atomic_fetch_add_explicit(&disk->stats.writes, 1, memory_order_relaxed);
-    uint64_t delay = request_delay(disk, FAULT_WRITE, off, size);
-    if (delay) {
-        struct held_request proto = {.op = HELD_WRITE, .size = size, .off = off};
-        int rc = hold(req, disk, delay, proto, buf);
-        if (rc < 0)
-            fuse_reply_err(req, -rc);
-        return;
-    }
-    finish_write(req, disk, buf, size, off);
+    if (!parked(req, disk, HELD_WRITE, &rq, buf, 0, flags))
+        finish_write(req, disk, buf, size, off, flags);
 }
 
 void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length)
@@ -307,19 +317,13 @@ void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, 
         fuse_reply_err(req, EINVAL);
         return;
     }
+    const struct fault_request rq = {
+        .dir = FAULT_WRITE, .offset = (uint64_t)off, .length = (uint64_t)length};
     atomic_fetch_add_explicit(&disk->stats.writes, 1, memory_order_relaxed);
     if (mode != 0)
         atomic_fetch_add_explicit(&disk->stats.discards, 1, memory_order_relaxed);
-    uint64_t delay = request_delay(disk, FAULT_WRITE, off, (size_t)length);
-    if (delay) {
-        struct held_request proto = {
-            .op = HELD_FALLOCATE, .off = off, .mode = mode, .length = length};
-        int rc = hold(req, disk, delay, proto, NULL);
-        if (rc < 0)
-            fuse_reply_err(req, -rc);
-        return;
-    }
-    finish_fallocate(req, disk, mode, off, length);
+    if (!parked(req, disk, HELD_FALLOCATE, &rq, NULL, mode, 0))
+        finish_fallocate(req, disk, mode, off, length);
 }
 
 void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,20 +102,55 @@ static int attach_disk_option(struct disk_registry *disks, const char *spec)
     return rc;
 }
 
+/* The -o options faultfs itself reads (the others go to libfuse). */
+struct faultfs_mount_opts {
+    unsigned max_read;
+    int allow_other; /* allow_other or allow_root */
+    char *max_parked; /* SIZE text, checked by the ctl parser's size rules */
+};
+
+static const struct fuse_opt faultfs_mount_spec[] = {
+    {"max_read=%u", offsetof(struct faultfs_mount_opts, max_read), 0},
+    {"allow_other", offsetof(struct faultfs_mount_opts, allow_other), 1},
+    {"allow_root", offsetof(struct faultfs_mount_opts, allow_other), 2},
+    {"max_parked=%s", offsetof(struct faultfs_mount_opts, max_parked), 0},
+    FUSE_OPT_END,
+};
+
 /*
- * Fixes the largest read request at FAULTFS_MAX_READ unless -o max_read= asks
- * for another size. libfuse wants the same value from the mount option and
- * from init(), so the option is taken out of ARGS and put back explicitly.
+ * Takes faultfs's own -o options out of ARGS and puts back what the kernel
+ * must see. max_read: libfuse wants the same value from the mount option and
+ * from init(), so it is fixed here (FAULTFS_MAX_READ unless given).
+ * allow_other / allow_root: other users then reach the mount, so the kernel
+ * must check permissions (default_permissions) against the owners and modes
+ * faultfs reports: images show their backing file's, control files the
+ * mounting user's.
  */
-static int take_max_read(struct fuse_args *args, unsigned *max_read)
+static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
 {
-    static const struct fuse_opt spec[] = {{"max_read=%u", 0, 0}, FUSE_OPT_END};
-    char opt[32];
-    *max_read = FAULTFS_MAX_READ;
-    if (fuse_opt_parse(args, max_read, spec, NULL) != 0)
+    struct faultfs_mount_opts o = {.max_read = FAULTFS_MAX_READ};
+    char opt[64];
+    const char *why;
+    int rc = 0;
+
+    if (fuse_opt_parse(args, &o, faultfs_mount_spec, NULL) != 0)
         return -EINVAL;
-    snprintf(opt, sizeof opt, "-omax_read=%u", *max_read);
-    return fuse_opt_add_arg(args, opt) == 0 ? 0 : -ENOMEM;
+    fs->max_read = o.max_read;
+    fs->parked.budget = FAULTFS_MAX_PARKED;
+    if (o.max_parked && ctl_parse_size(o.max_parked, strlen(o.max_parked), &fs->parked.budget,
+                                       &why) < 0) {
+        fprintf(stderr, "faultfs: -o max_parked='%s': %s\n", o.max_parked, why);
+        rc = -EINVAL;
+    }
+    free(o.max_parked);
+    snprintf(opt, sizeof opt, "-omax_read=%u", o.max_read);
+    if (rc == 0 && fuse_opt_add_arg(args, opt) != 0)
+        rc = -ENOMEM;
+    if (rc == 0 && o.allow_other &&
+        fuse_opt_add_arg(args, o.allow_other == 1 ? "-oallow_other,default_permissions"
+                                                   : "-oallow_root,default_permissions") != 0)
+        rc = -ENOMEM;
+    return rc;
 }
 
 /* Runs the session; WAIT_MASK is the signal mask to wait under (the stop signals unblocked). */
@@ -161,8 +197,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "faultfs: no MOUNTPOINT given (see faultfs --help)\n");
         goto err_out2;
     }
-    if (take_max_read(&args, &fs.max_read) < 0)
+    if (take_mount_options(&args, &fs) < 0)
         goto err_out2;
+    fs.owner = getuid();
     fs.mount_root = realpath(opts.mountpoint, NULL);
     if (!fs.mount_root) {
         fprintf(stderr, "faultfs: mountpoint '%s': %s\n", opts.mountpoint, strerror(errno));
@@ -182,6 +219,11 @@ int main(int argc, char **argv)
         goto err_out4;
     if (fuse_session_mount(fs.session, opts.mountpoint) != 0)
         goto err_out5;
+    if (disk_registry_guard_mounted(&fs.disks) < 0) {
+        fprintf(stderr, "faultfs: cannot find the new mount at %s in /proc/self/mountinfo\n",
+                fs.mount_root);
+        goto err_out6;
+    }
     fuse_daemonize(opts.foreground);
 
     /*
@@ -195,15 +237,18 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask);
-    if (delay_queue_start(&fs.delays, FAULTFS_DELAY_WORKERS) == 0) {
+    if (parking_init(&fs.parked, fs.parked.budget) == 0 &&
+        delay_queue_start(&fs.delays, FAULTFS_DELAY_WORKERS) == 0) {
         /* Stopping on a signal is the normal way out of a foreground daemon. */
         int rc = run_session(fs.session, &opts, &wait_mask);
         status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
     }
     /* Held requests are answered while the channel to the kernel is still open. */
     delay_queue_stop(&fs.delays);
+    parking_destroy(&fs.parked);
     pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 
+err_out6:
     fuse_session_unmount(fs.session);
 err_out5:
     fuse_remove_signal_handlers(fs.session);
