@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +38,30 @@ static int ctl_fail(struct ctl_error *err, unsigned line, unsigned column, const
     return -EINVAL;
 }
 
-/* Printable copy of a word for an error message. */
+static bool ctl_utf8_valid(const char *s, size_t len);
+
+/*
+ * Printable copy of a word for an error message (which goes to logs and
+ * JSON): control bytes, and every byte past ASCII if the word is not UTF-8,
+ * are written as \xNN.
+ */
 static const char *ctl_quote(const struct ctl_word *w, char buf[CTL_QUOTE_MAX + 4])
 {
-    size_t n = w->len < CTL_QUOTE_MAX ? w->len : CTL_QUOTE_MAX;
-    for (size_t i = 0; i < n; i++) {
+    bool utf8 = ctl_utf8_valid(w->text, w->len);
+    size_t out = 0, i = 0;
+    for (; i < w->len && out + 4 <= CTL_QUOTE_MAX; i++) {
         unsigned char c = (unsigned char)w->text[i];
-        buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
+            out += (size_t)sprintf(buf + out, "\\x%02x", c);
+        else
+            buf[out++] = (char)c;
     }
-    strcpy(buf + n, n < w->len ? "..." : "");
+    /* Never cut a UTF-8 sequence in two. */
+    while (i < w->len && out > 0 && ((unsigned char)w->text[i] & 0xc0) == 0x80 && utf8) {
+        out--;
+        i--;
+    }
+    strcpy(buf + out, i < w->len ? "..." : "");
     return buf;
 }
 
@@ -200,7 +216,8 @@ int ctl_parse_size(const char *text, size_t len, uint64_t *out, const char **why
         *why = "expected a byte count such as 1048576 or 1M";
         return -EINVAL;
     }
-    if (shift && value > (UINT64_MAX >> shift)) {
+    /* Sizes are file offsets: at most INT64_MAX bytes. */
+    if (value > ((uint64_t)INT64_MAX >> shift)) {
         *why = "too large";
         return -EINVAL;
     }
@@ -226,6 +243,42 @@ static int ctl_parse_id(const struct ctl_line *line, size_t at, const char *what
     return 0;
 }
 
+/* Whether LEN bytes of S are well-formed UTF-8 (no overlongs, no surrogates). */
+static bool ctl_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        size_t n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+                              : (c & 0xf8) == 0xf0 ? 3 : 4;
+        if (n == 4 || n >= len - i)
+            return false;
+        uint32_t cp = n == 0 ? c : c & (0x3fu >> n);
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        static const uint32_t least[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* An image path goes into JSON listings and logs: it must be UTF-8 without control bytes. */
+static const char *ctl_path_problem(const struct ctl_word *w)
+{
+    for (size_t i = 0; i < w->len; i++) {
+        unsigned char c = (unsigned char)w->text[i];
+        if (c < 0x20 || c == 0x7f)
+            return "contains a control character";
+    }
+    return ctl_utf8_valid(w->text, w->len) ? NULL : "is not valid UTF-8";
+}
+
 static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd,
                             struct ctl_error *err)
 {
@@ -241,6 +294,10 @@ static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd
     if (img->text[0] != '/')
         return ctl_fail(err, line->number, img->column,
                         "attach: image path '%s' is not absolute", ctl_quote(img, q));
+    const char *problem = ctl_path_problem(img);
+    if (problem)
+        return ctl_fail(err, line->number, img->column, "attach: image path '%s' %s",
+                        ctl_quote(img, q), problem);
     if (line->count >= 4) {
         const struct ctl_word *opt = &line->words[3];
         const char *why;

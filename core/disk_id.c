@@ -1,4 +1,4 @@
-/* Disk ids: 1-64 characters of [A-Za-z0-9_.-], never "." or "..". */
+/* Disk ids: 1-64 characters of [A-Za-z0-9_.-], never ".", ".." or "ctl". */
 #include "disk_id.h"
 
 #include <errno.h>
@@ -22,6 +22,10 @@ int disk_id_check(const char *id, size_t len, const char **why)
     }
     if ((len == 1 && id[0] == '.') || (len == 2 && id[0] == '.' && id[1] == '.')) {
         *why = "'.' and '..' are reserved";
+        return -EINVAL;
+    }
+    if (len == 3 && memcmp(id, "ctl", 3) == 0) {
+        *why = "'ctl' is reserved (MOUNT/ctl is the mount's control file)";
         return -EINVAL;
     }
     for (size_t i = 0; i < len; i++) {

@@ -119,7 +119,13 @@ Test(ctl_parse, errors_of_each_fault_command)
 Test(ctl_parse, control_bytes_are_not_echoed)
 {
     parse_err(CTL_SCOPE_DISK, "bo\x1bgus", 1, 1,
-              "unknown command 'bo?gus' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'bo\\x1bgus' (expected eio_read, eio_write, slow or clear)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "bo\xffgus", 1, 1,
+              "unknown command 'bo\\xffgus' (expected eio_read, eio_write, slow or clear)");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_DISK, "b\xc3\xa9gus", 1, 1,
+              "unknown command 'b\xc3\xa9gus' (expected eio_read, eio_write, slow or clear)");
     ctl_batch_free(&batch);
     const char nul[] = "eio_read\0x";
     cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, nul, sizeof nul - 1, &batch, &err), -EINVAL);
@@ -194,6 +200,47 @@ Test(ctl_parse, bad_disk_ids)
     parse_err(CTL_SCOPE_MOUNT, "detach a b", 1, 10, "detach: unexpected argument 'b'");
 }
 
+Test(ctl_parse, ctl_is_no_disk_id)
+{
+    parse_err(CTL_SCOPE_MOUNT, "attach ctl /i", 1, 8,
+              "attach: bad disk ID 'ctl': 'ctl' is reserved (MOUNT/ctl is the mount's control file)");
+    ctl_batch_free(&batch);
+    parse_ok(CTL_SCOPE_MOUNT, "attach ctl2 /i\nattach Ctl /j");
+}
+
+Test(ctl_parse, image_paths_must_be_utf8_without_control_bytes)
+{
+    parse_err(CTL_SCOPE_MOUNT, "attach a /tmp/\xff\xfe.img", 1, 10,
+              "attach: image path '/tmp/\\xff\\xfe.img' is not valid UTF-8");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach a /tmp/\x1b[31mred.img", 1, 10,
+              "attach: image path '/tmp/\\x1b[31mred.img' contains a control character");
+    ctl_batch_free(&batch);
+    /* Overlong encodings and surrogates are not UTF-8 either. */
+    parse_err(CTL_SCOPE_MOUNT, "attach a /\xc0\xaf", 1, 10,
+              "attach: image path '/\\xc0\\xaf' is not valid UTF-8");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach a /\xed\xa0\x80", 1, 10,
+              "attach: image path '/\\xed\\xa0\\x80' is not valid UTF-8");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "attach a /\xe2\x82", 1, 10,
+              "attach: image path '/\\xe2\\x82' is not valid UTF-8");
+    ctl_batch_free(&batch);
+    parse_ok(CTL_SCOPE_MOUNT, "attach a /tmp/caf\xc3\xa9-\xf0\x9f\x92\xbe.img");
+    cr_assert_str_eq(batch.commands[0].image, "/tmp/caf\xc3\xa9-\xf0\x9f\x92\xbe.img");
+}
+
+Test(ctl_parse, a_long_quote_never_cuts_a_character)
+{
+    char line[256] = "x";
+    for (int i = 0; i < 60; i++)
+        strcat(line, "\xc3\xa9"); /* 2-byte characters, 121 bytes in all */
+    cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, line, strlen(line), &batch, &err), -EINVAL);
+    const char *open = strchr(err.text, '\'') + 1, *close = strstr(open, "...'");
+    cr_assert_not_null(close, "%s", err.text);
+    cr_assert_eq((close - open) % 2, 1, "an odd count: the 'x' and whole characters");
+}
+
 Test(ctl_parse, scopes_point_to_the_right_file)
 {
     parse_err(CTL_SCOPE_MOUNT, "eio_read", 1, 1,
@@ -212,6 +259,11 @@ Test(ctl_parse, sizes)
     cr_assert_eq(v, 4096);
     cr_assert_eq(ctl_parse_size("2G", 2, &v, &why), 0);
     cr_assert_eq(v, 2ull << 30);
+    cr_assert_eq(ctl_parse_size("17179869183G", 12, &v, &why), -EINVAL, "2^64 - 2^30 bytes");
+    cr_assert_str_eq(why, "too large");
+    cr_assert_eq(ctl_parse_size("8589934592G", 11, &v, &why), -EINVAL, "2^63 bytes");
+    cr_assert_eq(ctl_parse_size("8589934591G", 11, &v, &why), 0);
+    cr_assert_eq(v, (8589934591ull << 30));
     cr_assert_eq(ctl_parse_size("1T", 2, &v, &why), 0);
     cr_assert_eq(v, 1ull << 40);
     cr_assert_eq(ctl_parse_size("99999999999999999999", 20, &v, &why), -EINVAL);
