@@ -18,6 +18,7 @@ command -v fusermount3 >/dev/null || skip "fusermount3 is not installed (apt-get
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultfs-test.XXXXXX")
 MNT=$WORK/mnt
 FAULTFS_PID=
+EXTRA_MOUNTS=() # other mounts a test made (bind mounts, ...): lazily unmounted at exit
 mkdir -p "$MNT"
 
 cleanup() {
@@ -25,6 +26,10 @@ cleanup() {
         echo "--- the daemon's log (last 40 lines):"
         tail -n 40 "$WORK/faultfs.log"
     fi
+    local m
+    for m in "${EXTRA_MOUNTS[@]}"; do
+        umount -l "$m" 2>/dev/null
+    done
     if [ -n "$FAULTFS_PID" ]; then
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
         kill "$FAULTFS_PID" 2>/dev/null
