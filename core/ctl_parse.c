@@ -343,12 +343,18 @@ int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_bat
               struct ctl_error *err)
 {
     memset(out, 0, sizeof *out);
+    return ctl_parse_more(scope, text, len, 1, out, err);
+}
+
+int ctl_parse_more(enum ctl_scope scope, const char *text, size_t len, unsigned first_line,
+                   struct ctl_batch *out, struct ctl_error *err)
+{
     memset(err, 0, sizeof *err);
     if (len > CTL_WRITE_MAX)
-        return ctl_fail(err, 1, 1, "batch of %zu bytes is over the %d-byte limit", len,
+        return ctl_fail(err, first_line, 1, "batch of %zu bytes is over the %d-byte limit", len,
                         CTL_WRITE_MAX);
 
-    unsigned number = 0;
+    unsigned number = first_line - 1;
     size_t pos = 0;
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);

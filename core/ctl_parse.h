@@ -3,7 +3,8 @@
  * module so each can tell the user the exact reason a command is refused.
  *
  * Text, one command per line, '#' at the start of a word starts a comment.
- * A batch is all the lines of one write(); it is applied all or nothing.
+ * A batch is applied all or nothing; for a ctl file it is everything written
+ * through one open file, applied when the file is closed.
  */
 #ifndef FAULTFS_CTL_PARSE_H
 #define FAULTFS_CTL_PARSE_H
@@ -59,6 +60,14 @@ struct ctl_error {
  */
 int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_batch *out,
               struct ctl_error *err);
+
+/*
+ * Parses more lines of a batch written in pieces: appends their commands to
+ * OUT (which holds the earlier ones); FIRST_LINE is the number of the first
+ * line of TEXT. Returns as ctl_parse; on error OUT may hold some of them.
+ */
+int ctl_parse_more(enum ctl_scope scope, const char *text, size_t len, unsigned first_line,
+                   struct ctl_batch *out, struct ctl_error *err);
 
 void ctl_batch_free(struct ctl_batch *batch);
 

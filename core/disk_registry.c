@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int disk_registry_init(struct disk_registry *reg, const char *mount_root)
 {
@@ -172,6 +173,44 @@ static struct disk *registry_remove(struct disk_registry *reg, const char *id)
     return disk;
 }
 
+/* Whether ids are in use or missing for commands [FROM, count). Caller holds the lock. */
+static int registry_check_ids(struct disk_registry *reg, const struct ctl_batch *batch,
+                              size_t from, struct ctl_error *err)
+{
+    for (size_t i = from; i < batch->count; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        bool present = batch_id_present(reg, batch, i, c->id);
+        if (c->op == CTL_OP_ATTACH && present)
+            return registry_fail(err, c, -EEXIST, "attach: disk '%s' is already attached", c->id);
+        if (c->op == CTL_OP_DETACH && !present)
+            return registry_fail(err, c, -ENOENT, "detach: no disk '%s' is attached", c->id);
+    }
+    return 0;
+}
+
+int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch, size_t from,
+                        struct ctl_error *err)
+{
+    int rc = 0;
+    memset(err, 0, sizeof *err);
+    pthread_mutex_lock(&reg->lock);
+    rc = registry_check_ids(reg, batch, from, err);
+    pthread_mutex_unlock(&reg->lock);
+    /* Outside the lock, as in apply: the walk to an image may take its time. */
+    for (size_t i = from; i < batch->count && rc == 0; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        char why[CTL_ERROR_TEXT_MAX - 16];
+        if (c->op != CTL_OP_ATTACH)
+            continue;
+        int fd = image_open(c->image, &reg->guard, why, sizeof why);
+        if (fd < 0)
+            rc = registry_fail(err, c, fd, "attach: %s", why);
+        else
+            close(fd);
+    }
+    return rc;
+}
+
 int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
                         struct ctl_error *err)
 {
@@ -200,14 +239,7 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
         goto out;
 
     pthread_mutex_lock(&reg->lock);
-    for (size_t i = 0; i < batch->count && rc == 0; i++) {
-        const struct ctl_command *c = &batch->commands[i];
-        bool present = batch_id_present(reg, batch, i, c->id);
-        if (c->op == CTL_OP_ATTACH && present)
-            rc = registry_fail(err, c, -EEXIST, "attach: disk '%s' is already attached", c->id);
-        else if (c->op == CTL_OP_DETACH && !present)
-            rc = registry_fail(err, c, -ENOENT, "detach: no disk '%s' is attached", c->id);
-    }
+    rc = registry_check_ids(reg, batch, 0, err);
     /* Room for every attach up front, so the commit below cannot fail half-way. */
     while (rc == 0 && reg->capacity < reg->count + batch->count) {
         size_t cap = reg->capacity ? reg->capacity * 2 : 16;

@@ -40,6 +40,15 @@ void disk_registry_destroy(struct disk_registry *reg);
 int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
                         struct ctl_error *err);
 
+/*
+ * Checks commands [FROM, count) of BATCH as apply would, against the disks
+ * attached now, without changing anything: ids in use or missing, images
+ * that cannot be opened. Returns 0 or -errno with ERR, as apply. Lets a
+ * batch written in pieces report a mistake at the piece that makes it.
+ */
+int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch, size_t from,
+                        struct ctl_error *err);
+
 /* The attached disk with this id or serial, with a reference the caller drops; NULL if none. */
 struct disk *disk_registry_find_id(struct disk_registry *reg, const char *id, size_t len);
 struct disk *disk_registry_find_serial(struct disk_registry *reg, uint64_t serial);

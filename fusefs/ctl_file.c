@@ -67,30 +67,40 @@ static size_t batch_detached(struct faultfs *fs, const struct ctl_batch *batch, 
     return n;
 }
 
-/* Parses and applies one batch of H's scope: 0 or -errno, the reason logged. */
-static int ctl_apply(struct faultfs *fs, struct handle *h, const char *text, size_t len)
+static enum ctl_scope handle_scope(const struct handle *h)
 {
-    enum ctl_scope scope = h->kind == NODE_MOUNT_CTL ? CTL_SCOPE_MOUNT : CTL_SCOPE_DISK;
-    struct ctl_batch batch;
-    struct ctl_error err;
+    return h->kind == NODE_MOUNT_CTL ? CTL_SCOPE_MOUNT : CTL_SCOPE_DISK;
+}
+
+static void ctl_log(const struct handle *h, const struct ctl_error *err)
+{
+    char why[CTL_ERROR_TEXT_MAX + 64];
+    if (!err->text[0])
+        return;
+    ctl_error_format(err, why, sizeof why);
+    fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: %s\n", h->disk ? h->disk->id : "mount", why);
+}
+
+/* Applies the batch H has gathered: 0 or -errno, the reason logged. */
+static int ctl_commit(struct faultfs *fs, struct handle *h)
+{
+    struct ctl_batch *batch = &h->gather.commands;
+    struct ctl_error err = {0};
     struct disk **detached = NULL;
     size_t ndetached = 0;
+    int rc = 0;
 
     if (h->disk && atomic_load(&h->disk->detached))
         return -ENXIO;
-    int rc = ctl_parse(scope, text, len, &batch, &err);
-    if (rc == 0 && scope == CTL_SCOPE_MOUNT) {
-        detached = calloc(batch.count ? batch.count : 1, sizeof *detached);
+    if (handle_scope(h) == CTL_SCOPE_MOUNT) {
+        detached = calloc(batch->count ? batch->count : 1, sizeof *detached);
         if (!detached)
-            rc = -ENOMEM;
-        else
-            ndetached = batch_detached(fs, &batch, detached);
-        if (rc == 0)
-            rc = disk_registry_apply(&fs->disks, &batch, &err);
-    } else if (rc == 0) {
-        rc = ctl_batch_apply_faults(&batch, &h->disk->faults);
+            return -ENOMEM;
+        ndetached = batch_detached(fs, batch, detached);
+        rc = disk_registry_apply(&fs->disks, batch, &err);
+    } else {
+        rc = ctl_batch_apply_faults(batch, &h->disk->faults);
     }
-    ctl_batch_free(&batch);
 
     /* Requests parked under the old rules wait only as long as the new ones say. */
     if (rc == 0 && h->disk)
@@ -101,59 +111,75 @@ static int ctl_apply(struct faultfs *fs, struct handle *h, const char *text, siz
         disk_unref(detached[i]);
     }
     free(detached);
-
-    if (rc < 0 && err.text[0]) {
-        char why[CTL_ERROR_TEXT_MAX + 64];
-        ctl_error_format(&err, why, sizeof why);
-        fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: %s\n", h->disk ? h->disk->id : "mount", why);
-    }
+    ctl_log(h, &err);
     return rc;
 }
 
 /*
- * A write that ends at a multiple of this many bytes may be the first piece
- * of a longer text: stdio writes whole buffers of a multiple of it, and the
- * kernel cuts a buffered write at its pages.
+ * Takes the complete lines of H's text not parsed yet (all of it when
+ * CLOSING) into its batch, and checks what they ask against the disks
+ * attached now. 0 or -errno, the reason logged.
  */
-#define CTL_PIECE_ALIGN 4096
-
-void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size, off_t off)
+static int ctl_take_lines(struct faultfs *fs, struct handle *h, bool closing)
 {
-    struct faultfs *fs = faultfs_of(req);
+    struct ctl_gather *g = &h->gather;
+    const char *from = g->text + g->parsed;
+    size_t left = g->len - g->parsed;
+    const char *nl = left ? memrchr(from, '\n', left) : NULL;
+    size_t take = closing ? left : nl ? (size_t)(nl - from) + 1 : 0;
+    struct ctl_error err;
+    if (take == 0)
+        return 0;
+
+    size_t before = g->commands.count;
+    int rc = ctl_parse_more(handle_scope(h), from, take, g->lines, &g->commands, &err);
+    if (rc == 0 && handle_scope(h) == CTL_SCOPE_MOUNT)
+        rc = disk_registry_check(&fs->disks, &g->commands, before, &err);
+    if (rc < 0) {
+        ctl_log(h, &err);
+        return rc;
+    }
+    for (size_t i = 0; i < take; i++)
+        g->lines += from[i] == '\n';
+    g->parsed += take;
+    return 0;
+}
+
+static void ctl_gather_reset(struct ctl_gather *g)
+{
+    free(g->text);
+    ctl_batch_free(&g->commands);
+    memset(g, 0, sizeof *g);
+    g->lines = 1;
+}
+
+void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size)
+{
+    struct ctl_gather *g = &h->gather;
     int rc = 0;
 
     pthread_mutex_lock(&h->lock);
-    const char *text = buf;
-    size_t len = size;
-    if (h->pending_len > 0 || (size > 0 && (off + (off_t)size) % CTL_PIECE_ALIGN == 0)) {
-        /* Join the pieces: the batch is their whole text. */
-        if (h->pending_len + size > CTL_WRITE_MAX) {
-            fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: a batch is at most %d bytes\n",
-                     h->disk ? h->disk->id : "mount", CTL_WRITE_MAX);
-            rc = -EINVAL;
-            goto out;
-        }
-        char *grown = realloc(h->pending, h->pending_len + size);
+    if (g->error) {
+        rc = g->error; /* an earlier piece of this batch was refused: so is the batch */
+    } else if (h->disk && atomic_load(&h->disk->detached)) {
+        rc = -ENXIO;
+    } else if (g->len + size > CTL_WRITE_MAX) {
+        fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: a batch is at most %d bytes\n",
+                 h->disk ? h->disk->id : "mount", CTL_WRITE_MAX);
+        rc = -EFBIG;
+    } else {
+        char *grown = realloc(g->text, g->len + size);
         if (!grown) {
             rc = -ENOMEM;
-            goto out;
+        } else {
+            memcpy(grown + g->len, buf, size);
+            g->text = grown;
+            g->len += size;
+            rc = ctl_take_lines(faultfs_of(req), h, false);
         }
-        memcpy(grown + h->pending_len, buf, size);
-        h->pending = grown;
-        h->pending_len += size;
-        if ((off + (off_t)size) % CTL_PIECE_ALIGN == 0) {
-            pthread_mutex_unlock(&h->lock);
-            fuse_reply_write(req, size); /* more may follow: applied with it, or at close */
-            return;
-        }
-        text = h->pending;
-        len = h->pending_len;
     }
-    rc = ctl_apply(fs, h, text, len);
-out:
-    free(h->pending);
-    h->pending = NULL;
-    h->pending_len = 0;
+    if (rc < 0)
+        g->error = rc;
     pthread_mutex_unlock(&h->lock);
     if (rc < 0)
         fuse_reply_err(req, -rc);
@@ -163,13 +189,21 @@ out:
 
 int ctl_file_flush(struct faultfs *fs, struct handle *h)
 {
-    int rc = 0;
+    struct ctl_gather *g = &h->gather;
     pthread_mutex_lock(&h->lock);
-    if (h->pending_len > 0)
-        rc = ctl_apply(fs, h, h->pending, h->pending_len);
-    free(h->pending);
-    h->pending = NULL;
-    h->pending_len = 0;
+    int rc = g->error;
+    if (rc == 0 && g->len > 0) {
+        rc = ctl_take_lines(fs, h, true);
+        if (rc == 0)
+            rc = ctl_commit(fs, h);
+    }
+    /* The next write, through another copy of the descriptor, starts a new batch. */
+    ctl_gather_reset(g);
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+void ctl_file_release(struct handle *h)
+{
+    ctl_gather_reset(&h->gather);
 }

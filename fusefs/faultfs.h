@@ -78,15 +78,24 @@ static inline enum node_kind node_kind_of(fuse_ino_t ino, uint64_t *serial)
     return (enum node_kind)(NODE_DISK_DIR + ino % 4);
 }
 
+/* A ctl batch being written: everything written through one open file, applied at close. */
+struct ctl_gather {
+    char *text;     /* the bytes written so far */
+    size_t len;
+    size_t parsed;  /* bytes of whole lines already taken into commands */
+    unsigned lines; /* the number of the next line */
+    struct ctl_batch commands;
+    int error;      /* the -errno that refused a piece: the whole batch is void */
+};
+
 /* What fi->fh points to for every open file and directory. */
 struct handle {
     enum node_kind kind;
     struct disk *disk; /* a reference; NULL for the root and the mount's ctl */
     char *text;        /* ctl/stats contents or a directory listing, taken at open */
     size_t text_len;
-    pthread_mutex_t lock; /* guards pending: writes of one open ctl file may come in parallel */
-    char *pending;        /* ctl: the first pieces of a batch written in several (ctl_file.c) */
-    size_t pending_len;
+    pthread_mutex_t lock;     /* guards gather: writes to one open file may come in parallel */
+    struct ctl_gather gather; /* ctl files: the batch being written (ctl_file.c) */
     struct handle *prev, *next; /* in faultfs.handles */
 };
 
@@ -155,11 +164,13 @@ int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_
 
 /* ctl_file.c: MOUNT/ctl, ID/ctl and ID/stats. */
 int ctl_file_snapshot(struct faultfs *fs, struct handle *h);
-void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size, off_t off);
-/* At close: applies a batch still pending. 0 or -errno. */
+/*
+ * A batch is everything written through one open ctl file: each write()
+ * is parsed and checked at once (a mistake fails that write and voids the
+ * batch), and close() applies the batch (returning the error if it cannot).
+ */
+void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size);
 int ctl_file_flush(struct faultfs *fs, struct handle *h);
-
-/* ctl files report this block size, so stdio and shells write a whole batch in one write(). */
-#define CTL_BLOCK_SIZE CTL_WRITE_MAX
+void ctl_file_release(struct handle *h);
 
 #endif

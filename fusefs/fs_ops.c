@@ -66,7 +66,6 @@ static int attr_of(struct faultfs *fs, fuse_ino_t ino, struct stat *st, struct d
     }
     if (kind == NODE_MOUNT_CTL) {
         attr_base(st, ino, S_IFREG | 0644);
-        st->st_blksize = CTL_BLOCK_SIZE;
         return 0;
     }
     struct disk *disk = disk_registry_find_serial(&fs->disks, serial);
@@ -82,7 +81,6 @@ static int attr_of(struct faultfs *fs, fuse_ino_t ino, struct stat *st, struct d
         break;
     case NODE_DISK_CTL:
         attr_base(st, ino, S_IFREG | 0644);
-        st->st_blksize = CTL_BLOCK_SIZE;
         break;
     default:
         attr_base(st, ino, S_IFREG | 0444);
@@ -267,6 +265,7 @@ static struct handle *handle_new(enum node_kind kind)
     struct handle *h = calloc(1, sizeof *h);
     if (h) {
         h->kind = kind;
+        h->gather.lines = 1;
         pthread_mutex_init(&h->lock, NULL);
     }
     return h;
@@ -277,7 +276,7 @@ static void handle_free(struct handle *h)
     if (h->disk)
         disk_unref(h->disk);
     pthread_mutex_destroy(&h->lock);
-    free(h->pending);
+    ctl_file_release(h);
     free(h->text);
     free(h);
 }
@@ -411,12 +410,8 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
             return (void)fuse_reply_err(req, -rc);
         }
     }
-    /*
-     * Every guest request must reach us: the page cache would hide faults. A
-     * ctl file opened write-only is the exception: through the page cache the
-     * kernel passes a write() on whole, however many buffers a writev() has.
-     */
-    fi->direct_io = !(kind != NODE_IMAGE && access == O_WRONLY);
+    /* Every guest request must reach us: the page cache would hide faults. */
+    fi->direct_io = 1;
     fi->keep_cache = 0;
     handle_publish(req, h, fi);
 }
@@ -448,7 +443,7 @@ static void faultfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
         return (void)image_io_write(req, h->disk, buf, size, off, fi->flags);
     case NODE_MOUNT_CTL:
     case NODE_DISK_CTL:
-        return (void)ctl_file_write(req, h, buf, size, off);
+        return (void)ctl_file_write(req, h, buf, size);
     default:
         return (void)fuse_reply_err(req, EBADF);
     }
@@ -460,7 +455,7 @@ static void faultfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     (void)ino;
     if (h->kind != NODE_MOUNT_CTL && h->kind != NODE_DISK_CTL)
         return (void)fuse_reply_err(req, 0);
-    /* The last piece of a batch written in several: close() reports its error. */
+    /* close() applies what was written through this file (ctl_file.c). */
     fuse_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
 }
 

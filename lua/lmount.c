@@ -52,7 +52,9 @@ int lmount_write(const LMount *m, const char *relpath, const char *text)
         return -errno;
     ssize_t n = write(fd, text, strlen(text));
     int rc = n < 0 ? -errno : 0;
-    close(fd);
+    /* A ctl batch is applied at close: its error, if any, comes from there. */
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
     return rc;
 }
 

@@ -112,7 +112,11 @@ static int send_batch(const char *target, enum ctl_scope scope, const char *text
                     scope == CTL_SCOPE_DISK ? "disk (MOUNT/ID)" : "mount", path, strerror(errno));
     ssize_t n = write(fd, text, strlen(text));
     int saved = errno;
-    close(fd);
+    /* The daemon applies the batch at close: a refusal found then comes from close(). */
+    if (close(fd) < 0 && n >= 0) {
+        n = -1;
+        saved = errno;
+    }
     if (n < 0)
         return -saved;
     return 0;
