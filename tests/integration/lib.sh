@@ -19,6 +19,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultfs-test.XXXXXX")
 MNT=$WORK/mnt
 FAULTFS_PID=
 EXTRA_MOUNTS=() # other mounts a test made (bind mounts, ...): lazily unmounted at exit
+EXTRA_PIDS=()   # other daemons a test started: killed at exit
 mkdir -p "$MNT"
 
 cleanup() {
@@ -35,6 +36,10 @@ cleanup() {
         kill "$FAULTFS_PID" 2>/dev/null
         wait "$FAULTFS_PID" 2>/dev/null
     fi
+    for m in "${EXTRA_PIDS[@]}"; do
+        kill "$m" 2>/dev/null
+        wait "$m" 2>/dev/null
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
