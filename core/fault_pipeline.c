@@ -41,12 +41,18 @@ ssize_t fault_pipeline_run(const struct fault_source *src, const struct fault_re
     if (delay && !src->interrupted) {
         duration_sleep(delay);
     } else if (delay) {
-        uint64_t end = duration_now_ns() + delay;
-        for (uint64_t now = duration_now_ns(); now < end; now = duration_now_ns()) {
+        uint64_t start = duration_now_ns(), end = start + delay;
+        for (uint64_t now = start; now < end; now = duration_now_ns()) {
             if (src->interrupted(src->ctx))
                 return -EINTR;
             uint64_t left = end - now;
             duration_sleep(left < PIPELINE_SLICE_NS ? left : PIPELINE_SLICE_NS);
+            /* As the daemon's parked requests: a cleared or shortened delay ends the sleep. */
+            if (!(table = src->table(src->ctx, &err)))
+                return err;
+            uint64_t now_due = start + fault_table_current_delay_ns(table, rq);
+            if (now_due < end)
+                end = now_due;
         }
     }
     return fault_pipeline_finish(src, rq, io, io_ctx);

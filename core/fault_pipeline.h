@@ -32,7 +32,10 @@ typedef ssize_t (*fault_io_fn)(void *ctx);
 ssize_t fault_pipeline_finish(const struct fault_source *src, const struct fault_request *rq,
                               fault_io_fn io, void *io_ctx);
 
-/* Steps 1-4, sleeping in the calling thread (in short slices when SRC can interrupt it). */
+/*
+ * Steps 1-4, sleeping in the calling thread (in short slices when SRC can
+ * interrupt it, each of which also sees a delay cleared or shortened).
+ */
 ssize_t fault_pipeline_run(const struct fault_source *src, const struct fault_request *rq,
                            fault_io_fn io, void *io_ctx);
 

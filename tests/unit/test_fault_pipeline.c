@@ -167,3 +167,38 @@ Test(fault_pipeline, an_interruptible_sleep_ends_early)
     cr_assert_lt(duration_now_ns() - start, 2 * DURATION_NS_PER_S);
     cr_assert_eq(p.calls, 0, "an interrupted request does no I/O");
 }
+
+static bool never_interrupted(void *ctx)
+{
+    (void)ctx;
+    return false;
+}
+
+static void *clear_after_100ms(void *arg)
+{
+    struct fault_edit e = {.op = FAULT_EDIT_CLEAR_ALL};
+    (void)arg;
+    duration_sleep(100 * DURATION_NS_PER_MS);
+    fault_table_apply(&table, &e, 1);
+    return NULL;
+}
+
+Test(fault_pipeline, a_delay_cleared_during_the_sleep_ends_it)
+{
+    const struct fault_source sliced = {
+        .table = live_table, .interrupted = never_interrupted, .ctx = &table};
+    struct fault_edit e = {.op = FAULT_EDIT_SET,
+                           .rule = fault_rule_default(fault_mode_find("slow", 4))};
+    e.rule.delay_ns = 20 * DURATION_NS_PER_S;
+    cr_assert_eq(fault_table_apply(&table, &e, 1), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, clear_after_100ms, NULL);
+    struct io_probe p = {0};
+    uint64_t start = duration_now_ns();
+    cr_assert_eq(fault_pipeline_run(&sliced, &rd, probe_io, &p), 512);
+    uint64_t took = duration_now_ns() - start;
+    pthread_join(t, NULL);
+    cr_assert_eq(p.calls, 1);
+    cr_assert_lt(took, 5 * DURATION_NS_PER_S, "the sleep went on after clear: %llu ns",
+                 (unsigned long long)took);
+}
