@@ -133,6 +133,18 @@ check "the 256 guard blocks kept their initial content" \
     at_least 256 "$(field untouched "$WORK/verify.out")"
 check "the image never changed size" same "$(stat -c %s "$WORK/soak.img")" $((16 << 20))
 
+# With eio_write held on, the check before the I/O fails every write: none may land.
+ctl vdb eio_write
+soak_check write "$MNT/vdb/image" "$WORK/soak.img" "$WORK/state.held" --seconds 1 \
+    >"$WORK/held.out" 2>&1
+check "with eio_write held, soak_check write sees no violation" same "$?" 0
+cat "$WORK/held.out"
+check "every write failed" same "$(field acknowledged "$WORK/held.out")" 0
+check "and none of them landed" same "$(field failed_landed "$WORK/held.out")" 0
+check "the backing file still verifies against the soak's state" \
+    soak_check verify "$WORK/soak.img" "$WORK/state" >/dev/null
+ctl vdb clear
+
 # ---- phase 3: reads through the mount while eio_read comes and goes ----
 toggle_start vdb eio_read clear "slow 1ms" "clear eio_read" $'slow 1ms\neio_read' clear
 reads_before=$(stat_field vdb reads)

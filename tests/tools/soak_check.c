@@ -29,7 +29,8 @@
  * failed after that acknowledgement, since the re-check fails a write whose
  * bytes have landed. Never an older one, never one not written to it, never
  * a torn mix. Every failure must be EIO. Guard blocks are never written and
- * must keep generation 0.
+ * must keep what they held. `write` starts from whatever stamped blocks the
+ * backing file holds, with generations above all of theirs.
  *
  * Each command prints one line of key=value counts on stdout, the first
  * violations on stderr, and exits 1 if there was any (2 on a usage or setup
@@ -339,9 +340,11 @@ static void *writer_run(void *arg)
 }
 
 /*
- * STATE, one line per block that was ever written:
- *   BLOCK ACKED [FAILED_GEN:ERRNO]...
- * after a header "soak-state 1 BLOCKS". Only what verify needs: the past
+ * STATE, one line per block that was written or held something other than
+ * generation 0 at the start:
+ *   BLOCK ACKED WRITES [FAILED_GEN:ERRNO]...
+ * after a header "soak-state 2 BLOCKS". ACKED is what the block held at the
+ * start until a write is acknowledged. Only what verify needs: the past
  * before the last acknowledgement can never be on the disk.
  */
 static void state_save(const char *path, const struct block_book *books, uint64_t blocks)
@@ -349,11 +352,11 @@ static void state_save(const char *path, const struct block_book *books, uint64_
     FILE *f = fopen(path, "we");
     if (!f)
         die("%s: %s", path, strerror(errno));
-    fprintf(f, "soak-state 1 %" PRIu64 "\n", blocks);
+    fprintf(f, "soak-state 2 %" PRIu64 "\n", blocks);
     for (uint64_t b = 0; b < blocks; b++) {
-        if (!books[b].writes)
+        if (!books[b].writes && !books[b].acked)
             continue;
-        fprintf(f, "%" PRIu64 " %" PRIu64, b, books[b].acked);
+        fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64, b, books[b].acked, books[b].writes);
         for (size_t i = 0; i < books[b].nfailed; i++)
             fprintf(f, " %" PRIu64 ":%d", books[b].failed[i].gen, books[b].failed[i].err);
         fputc('\n', f);
@@ -380,6 +383,19 @@ static int cmd_write(const char *image, const char *backing, const char *state, 
     struct writer *ws = calloc(threads, sizeof *ws);
     if (!books || !ws)
         die("out of memory");
+    /* Where each block starts, and generations that follow every one already on the disk. */
+    unsigned char *blk = aligned_block(SOAK_BLOCK);
+    uint64_t newest = 0;
+    for (uint64_t b = 0; b < blocks; b++) {
+        struct soak_stamp st;
+        read_exact(bfd, backing, blk, SOAK_BLOCK, (off_t)(b * SOAK_BLOCK));
+        if (!block_read_stamp(blk, &st) || st.block != b)
+            die("%s: block %" PRIu64 " is not stamped (run init first)", backing, b);
+        books[b].acked = books[b].holds = st.gen;
+        newest = st.gen > newest ? st.gen : newest;
+    }
+    free(blk);
+    atomic_store(&next_gen, newest + 1);
     double start = now_s();
     for (unsigned t = 0; t < threads; t++) {
         ws[t] = (struct writer){.fd = fd,
@@ -430,11 +446,14 @@ static bool state_next(FILE *f, const char *path, uint64_t blocks, uint64_t *blo
         return false;
     }
     char *p = line, *end;
-    *bk = (struct block_book){.writes = 1}; /* listed = written at least once */
+    *bk = (struct block_book){0};
     *block = strtoull(p, &end, 10);
     if (end == p || *block >= blocks)
         die("%s: bad line '%s'", path, line);
     bk->acked = strtoull(p = end, &end, 10);
+    if (end == p)
+        die("%s: bad line '%s'", path, line);
+    bk->writes = strtoull(p = end, &end, 10);
     if (end == p)
         die("%s: bad line '%s'", path, line);
     for (p = end; *p == ' ';) {
@@ -465,11 +484,12 @@ static void verify_block(uint64_t b, const unsigned char *blk, const struct bloc
         return;
     }
     if (!bk->writes) {
-        if (st.gen == 0)
+        if (st.gen == bk->acked)
             (*untouched)++;
         else
-            violation("block %" PRIu64 " was never written, but holds generation %" PRIu64, b,
-                      st.gen);
+            violation("block %" PRIu64 " was never written, but holds generation %" PRIu64
+                      ", not %" PRIu64,
+                      b, st.gen, bk->acked);
         return;
     }
     if (st.gen == bk->acked) {
@@ -501,7 +521,7 @@ static int cmd_verify(const char *backing, const char *state)
     if (!f)
         die("%s: %s", state, strerror(errno));
     uint64_t blocks = 0;
-    if (fscanf(f, "soak-state 1 %" SCNu64 "\n", &blocks) != 1)
+    if (fscanf(f, "soak-state 2 %" SCNu64 "\n", &blocks) != 1)
         die("%s: not a soak_check state file", state);
     uint64_t have = file_blocks(fd, backing);
     if (have != blocks)
