@@ -231,7 +231,7 @@ struct failure {
 
 /* One block's history since its last acknowledgement; touched only by its owning thread. */
 struct block_book {
-    uint64_t acked;  /* the last acknowledged generation; 0 = none (initial content) */
+    uint64_t acked;  /* the last acknowledged generation; until one, what the block held */
     uint64_t writes; /* attempts, acknowledged or not */
     uint64_t holds;  /* write: the generation last seen in the backing file */
     size_t nfailed;  /* failures since ACKED, oldest first */
