@@ -75,6 +75,7 @@ size=32m
 offset_increment=32m
 verify=crc32c
 verify_fatal=1
+verify_state_save=0
 [aio]
 ioengine=libaio
 iodepth=16
