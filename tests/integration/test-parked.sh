@@ -20,24 +20,29 @@ park_write() {
     parked=$!
 }
 
+# settle ACTION...: runs ACTION (a signal, a ctl write) on the parked dd, then waits for dd;
+# $took is how long it took to end, $status its exit status.
+settle() {
+    local start
+    start=$(now_ms)
+    "$@"
+    wait "$parked" 2>/dev/null
+    status=$?
+    took=$(($(now_ms) - start))
+}
+
 # ---- a killed requester ----
 echo "slow 20s" >"$MNT/vda/ctl"
 park_read vda
 sleep 0.5
-start=$(now_ms)
-kill -KILL "$parked"
-wait "$parked" 2>/dev/null
-took=$(($(now_ms) - start))
+settle kill -KILL "$parked"
 check "a SIGKILLed reader parked on 'slow 20s' is gone at once ($took ms)" at_most 2000 "$took"
 check "its read counts as failed" same "$(stat_field vda failed_reads)" 1
 
 sum=$(sha256sum <"$WORK/a.img")
 park_write vda
 sleep 0.5
-start=$(now_ms)
-kill -TERM "$parked"
-wait "$parked" 2>/dev/null
-took=$(($(now_ms) - start))
+settle kill -TERM "$parked"
 check "a writer stopped by SIGTERM is gone at once ($took ms)" at_most 2000 "$took"
 echo clear >"$MNT/vda/ctl"
 sleep 0.3
@@ -47,21 +52,14 @@ check "and its parked write was dropped, not written later" same "$(sha256sum <"
 echo "slow 12s" >"$MNT/vda/ctl"
 park_read vda
 sleep 0.5
-start=$(now_ms)
-echo clear >"$MNT/vda/ctl"
-wait "$parked"
-status=$?
-took=$(($(now_ms) - start))
+settle ctl vda clear
 check "clear releases a read parked on 'slow 12s' ($took ms)" at_most 2000 "$took"
 check "and the read succeeds" same "$status" 0
 
 echo "slow 12s" >"$MNT/vda/ctl"
 park_read vda
 sleep 0.5
-start=$(now_ms)
-echo "slow 100ms" >"$MNT/vda/ctl"
-wait "$parked"
-took=$(($(now_ms) - start))
+settle ctl vda "slow 100ms"
 check "a shorter delay releases it when the new one is up ($took ms)" at_most 2000 "$took"
 
 echo "slow 12s" >"$MNT/vda/ctl"
@@ -76,11 +74,7 @@ wait "$parked"
 echo "slow 12s" >"$MNT/vda/ctl"
 park_read vda
 sleep 0.5
-start=$(now_ms)
-echo "detach vda" >"$MNT/ctl"
-wait "$parked"
-status=$?
-took=$(($(now_ms) - start))
+settle ctl . "detach vda"
 check "detach releases a parked read at once ($took ms)" at_most 2000 "$took"
 check "which fails with ENXIO" same "$status $(grep -c 'No such device or address' "$WORK/parked.err")" "1 1"
 check "and the daemon no longer holds the image open" \
