@@ -111,7 +111,7 @@ json_t *disk_stats_json(struct disk *disk)
         json_object_set_new(by_mode, fault_modes[i].name, json_integer((json_int_t)fired[i]));
         total += fired[i];
     }
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", disk->id,
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", disk->id,
                      "reads", (json_int_t)atomic_load(&s->reads), "writes",
                      (json_int_t)atomic_load(&s->writes), "read_bytes",
                      (json_int_t)atomic_load(&s->read_bytes), "write_bytes",
@@ -119,7 +119,8 @@ json_t *disk_stats_json(struct disk *disk)
                      (json_int_t)atomic_load(&s->flushes), "discards",
                      (json_int_t)atomic_load(&s->discards), "failed_reads",
                      (json_int_t)atomic_load(&s->failed_reads), "failed_writes",
-                     (json_int_t)atomic_load(&s->failed_writes), "faults_fired",
+                     (json_int_t)atomic_load(&s->failed_writes), "failed_flushes",
+                     (json_int_t)atomic_load(&s->failed_flushes), "faults_fired",
                      (json_int_t)total, "fired", by_mode);
 }
 

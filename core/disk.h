@@ -24,10 +24,11 @@ struct disk_stats {
     _Atomic uint64_t writes;        /* write requests received (discards included) */
     _Atomic uint64_t read_bytes;    /* bytes returned by successful reads */
     _Atomic uint64_t write_bytes;   /* bytes stored by successful writes */
-    _Atomic uint64_t flushes;       /* fsync / fdatasync requests */
+    _Atomic uint64_t flushes;       /* fsync / fdatasync requests, and synchronous writes */
     _Atomic uint64_t discards;      /* punch-hole and zero-range requests */
     _Atomic uint64_t failed_reads;  /* reads that returned an error, injected or not */
     _Atomic uint64_t failed_writes; /* writes that returned an error, injected or not */
+    _Atomic uint64_t failed_flushes; /* flushes that returned an error */
 };
 
 struct disk {

@@ -18,6 +18,7 @@
 enum fault_dir {
     FAULT_READ = 1u << 0,
     FAULT_WRITE = 1u << 1, /* writes, discards and write-zeroes alike */
+    FAULT_FLUSH = 1u << 2, /* fsync / fdatasync: no mode of the seed's covers them */
 };
 
 /* One guest request as the fault table sees it. */

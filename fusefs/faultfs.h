@@ -5,6 +5,7 @@
 #define FUSE_USE_VERSION 314
 
 #include "delay_queue.h"
+#include "disk_io.h"
 #include "disk_registry.h"
 
 #include <fuse_lowlevel.h>
@@ -127,9 +128,8 @@ struct parked {
     struct delay_job job; /* first: the queue hands back a pointer to it */
     struct faultfs *fs;
     fuse_req_t req;
-    struct disk *disk;    /* a reference, dropped with the request */
-    struct fault_request rq;
-    size_t bytes;         /* write data it holds, reserved with parking_reserve */
+    struct disk_request rq; /* holds a reference to its disk, dropped with the request */
+    size_t bytes;           /* write data it holds, reserved with parking_reserve */
     void (*finish)(struct parked *held); /* steps 2-4 and the reply, on a delay worker */
 };
 

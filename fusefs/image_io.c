@@ -1,15 +1,9 @@
 /*
- * The guest data path of ID/image: reads, writes, discards and flushes.
- *
- * Every read and write follows the seed's order (fault_pipeline.h). A slow
- * fault does not sleep in a FUSE thread: the request is parked on the delay
- * queue and finished by one of its workers, so the threads, and the kernel's
- * queue of background requests, keep serving the other disks.
+ * ID/image: each FUSE read, write, fallocate and fsync becomes one disk
+ * request (core/disk_io.h), which is parked while a slow fault delays it
+ * (parking.c) and then run and answered here.
  */
 #include "faultfs.h"
-
-#include "fault_pipeline.h"
-#include "sector_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,224 +21,106 @@
 #define IMAGE_SPLICE_MIN (32 * 1024)
 #define IMAGE_PAGE 4096 /* a pipe holds pages: an unaligned read spans one more */
 
-/* ---- the I/O step of each request ---- */
+/* ---- reads: spliced, or into the replying thread's buffer ---- */
 
-static struct fault_table *disk_fault_table(void *ctx, int *err)
-{
-    (void)err;
-    return &((struct disk *)ctx)->faults;
-}
-
-struct image_io {
-    struct disk *disk;
-    char *buf;
-    size_t size;
-    off_t off;
-    int mode;     /* fallocate */
-    off_t length; /* fallocate */
-    int flags;    /* write: O_DSYNC / O_SYNC ask for the bytes to be durable first */
-    int pipe[2];  /* reads: the thread's pipe to splice into; -1 to read into buf */
-    bool spliced; /* reads: the bytes are in pipe[0] */
+struct read_reply {
+    int pipe[2];  /* the thread's pipe to splice into */
+    bool spliced; /* the bytes are in pipe[0] */
 };
 
-/* Splices [off, off + len) into the pipe: bytes, or -errno with the pipe discarded. */
-static ssize_t image_splice(struct image_io *io, size_t len)
+/* The disk request's read step: splices LEN bytes into the pipe, or asks for a buffer. */
+static ssize_t image_splice(struct disk_request *rq, uint64_t len)
 {
+    struct read_reply *r = rq->ctx;
     size_t done = 0;
     while (done < len) {
-        loff_t at = io->off + (off_t)done;
-        ssize_t n = splice(io->disk->fd, &at, io->pipe[1], NULL, len - done, SPLICE_F_NONBLOCK);
+        loff_t at = (loff_t)(rq->offset + done);
+        ssize_t n = splice(rq->disk->fd, &at, r->pipe[1], NULL, len - done, SPLICE_F_NONBLOCK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             int err = errno;
             reply_pipe_discard();
+            /* EINVAL: no splice from this file; EAGAIN: more pages than the pipe holds. */
+            if (err == EINVAL || err == EAGAIN)
+                rq->buf = reply_buffer_get(rq->length);
             return -err;
         }
         if (n == 0)
             break; /* the live end of the file */
         done += (size_t)n;
     }
+    r->spliced = true;
     return (ssize_t)done;
 }
 
-static ssize_t image_do_read(void *ctx)
-{
-    struct image_io *io = ctx;
-    int rc = disk_io_enter(io->disk);
-    if (rc < 0)
-        return rc;
-    /* pread and splice stop at the live end of the file; only a size limit needs cutting here. */
-    uint64_t limit = io->disk->size_limit ? io->disk->size_limit : UINT64_MAX;
-    uint64_t off = (uint64_t)io->off;
-    ssize_t n = -EINVAL;
-    if (io->pipe[1] >= 0) {
-        size_t len = io->size;
-        if (off >= limit)
-            len = 0;
-        else if (limit - off < len)
-            len = (size_t)(limit - off);
-        n = image_splice(io, len);
-        io->spliced = n >= 0;
-    }
-    /* EINVAL: no splice from this file; EAGAIN: more pages than the pipe holds. */
-    if (n == -EINVAL || n == -EAGAIN) {
-        io->buf = reply_buffer_get(io->size);
-        n = io->buf ? sector_io_read_at(io->disk->fd, limit, io->buf, io->size, off) : -ENOMEM;
-    }
-    disk_io_leave(io->disk);
-    return n;
-}
-
-static ssize_t image_do_write(void *ctx)
-{
-    struct image_io *io = ctx;
-    uint64_t size;
-    int rc = disk_io_enter(io->disk);
-    if (rc < 0)
-        return rc;
-    ssize_t n = disk_size(io->disk, &size);
-    if (n == 0)
-        n = sector_io_write_at(io->disk->fd, size, io->buf, io->size, (uint64_t)io->off);
-    /* A synchronous write is acknowledged only once it is durable in the image. */
-    if (n >= 0 && (io->flags & O_DSYNC)) {
-        atomic_fetch_add_explicit(&io->disk->stats.flushes, 1, memory_order_relaxed);
-        if (((io->flags & O_SYNC) == O_SYNC ? fsync(io->disk->fd) : fdatasync(io->disk->fd)) < 0)
-            n = -errno;
-    }
-    disk_io_leave(io->disk);
-    return n;
-}
-
-static ssize_t image_do_fallocate(void *ctx)
-{
-    struct image_io *io = ctx;
-    uint64_t size;
-    int rc = disk_io_enter(io->disk);
-    if (rc < 0)
-        return rc;
-    rc = disk_size(io->disk, &size);
-    uint64_t off = (uint64_t)io->off, len = (uint64_t)io->length;
-    if (rc == 0 && io->mode == 0 && !sector_io_in_bounds(off, len, size))
-        rc = -ENOSPC; /* plain allocation past the end would grow the image */
-    if (rc == 0 && off < size) {
-        /* Discards and write-zeroes are cut at the end: the image never grows. */
-        if (len > size - off)
-            len = size - off;
-        if (fallocate(io->disk->fd, io->mode, (off_t)off, (off_t)len) < 0)
-            rc = -errno;
-    }
-    disk_io_leave(io->disk);
-    return rc;
-}
-
-/* ---- finishing a request: steps 2-4, the counters and the one reply ---- */
-
-static ssize_t image_finish(struct disk *disk, enum fault_dir dir, fault_io_fn fn,
-                            struct image_io *io)
-{
-    const struct fault_source src = {.table = disk_fault_table, .ctx = disk};
-    const struct fault_request rq = {.dir = dir, .offset = (uint64_t)io->off, .length = io->size};
-    return fault_pipeline_finish(&src, &rq, fn, io);
-}
-
 /* Replies with the N bytes spliced into the thread's pipe and leaves the pipe empty. */
-static void reply_spliced(fuse_req_t req, const struct image_io *io, size_t n)
+static void reply_spliced(fuse_req_t req, const struct read_reply *r, size_t n)
 {
     struct fuse_bufvec data = FUSE_BUFVEC_INIT(n);
     int left = 0;
     data.buf[0].flags = FUSE_BUF_IS_FD;
-    data.buf[0].fd = io->pipe[0];
-    if (fuse_reply_data(req, &data, 0) != 0 || ioctl(io->pipe[0], FIONREAD, &left) < 0 || left != 0)
+    data.buf[0].fd = r->pipe[0];
+    if (fuse_reply_data(req, &data, 0) != 0 || ioctl(r->pipe[0], FIONREAD, &left) < 0 || left != 0)
         reply_pipe_discard();
 }
 
-static void finish_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
+static void finish_read(fuse_req_t req, struct disk_request *rq)
 {
-    struct image_io io = {.disk = disk, .size = size, .off = off, .pipe = {-1, -1}};
-    if (size >= IMAGE_SPLICE_MIN && size <= FAULTFS_MAX_READ && faultfs_of(req)->splice_replies &&
-        reply_pipe_get(size + IMAGE_PAGE, io.pipe) < 0)
-        io.pipe[0] = io.pipe[1] = -1;
-    if (io.pipe[1] < 0 && !(io.buf = reply_buffer_get(size))) {
-        atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
-        fuse_reply_err(req, ENOMEM);
-        return;
+    struct read_reply r = {.pipe = {-1, -1}};
+    rq->read = NULL;
+    rq->buf = NULL;
+    /* The reply comes from memory this thread owns: see reply_buffer.c. */
+    if (rq->length >= IMAGE_SPLICE_MIN && rq->length <= FAULTFS_MAX_READ &&
+        faultfs_of(req)->splice_replies && reply_pipe_get(rq->length + IMAGE_PAGE, r.pipe) == 0) {
+        rq->read = image_splice;
+        rq->ctx = &r;
+    } else {
+        rq->buf = reply_buffer_get(rq->length);
     }
-    ssize_t n = image_finish(disk, FAULT_READ, image_do_read, &io);
+    ssize_t n = disk_request_run(rq);
     if (n < 0) {
-        if (io.spliced)
+        if (r.spliced)
             reply_pipe_discard(); /* a fault after the I/O: the bytes stay unsent */
-        atomic_fetch_add_explicit(&disk->stats.failed_reads, 1, memory_order_relaxed);
         fuse_reply_err(req, (int)-n);
-        return;
+    } else if (r.spliced) {
+        reply_spliced(req, &r, (size_t)n);
+    } else {
+        fuse_reply_buf(req, rq->buf, (size_t)n);
     }
-    atomic_fetch_add_explicit(&disk->stats.read_bytes, (uint64_t)n, memory_order_relaxed);
-    if (io.spliced)
-        reply_spliced(req, &io, (size_t)n);
+}
+
+/* Runs RQ (parked or not) and gives its one reply. */
+static void image_finish(fuse_req_t req, struct disk_request *rq)
+{
+    if (rq->op == DISK_OP_READ)
+        return finish_read(req, rq);
+    ssize_t n = disk_request_run(rq);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else if (rq->op == DISK_OP_WRITE)
+        fuse_reply_write(req, (size_t)n);
     else
-        fuse_reply_buf(req, io.buf, (size_t)n);
-}
-
-static void finish_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size,
-                         off_t off, int flags)
-{
-    struct image_io io = {
-        .disk = disk, .buf = (char *)buf, .size = size, .off = off, .flags = flags};
-    ssize_t n = image_finish(disk, FAULT_WRITE, image_do_write, &io);
-    if (n < 0) {
-        atomic_fetch_add_explicit(&disk->stats.failed_writes, 1, memory_order_relaxed);
-        fuse_reply_err(req, (int)-n);
-        return;
-    }
-    atomic_fetch_add_explicit(&disk->stats.write_bytes, (uint64_t)n, memory_order_relaxed);
-    fuse_reply_write(req, (size_t)n);
-}
-
-static void finish_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length)
-{
-    struct image_io io = {
-        .disk = disk, .off = off, .size = (size_t)length, .mode = mode, .length = length};
-    ssize_t rc = image_finish(disk, FAULT_WRITE, image_do_fallocate, &io);
-    if (rc < 0)
-        atomic_fetch_add_explicit(&disk->stats.failed_writes, 1, memory_order_relaxed);
-    fuse_reply_err(req, rc < 0 ? (int)-rc : 0);
+        fuse_reply_err(req, 0);
 }
 
 /* ---- requests held back by a slow fault (parking.c) ---- */
 
-enum held_op { HELD_READ, HELD_WRITE, HELD_FALLOCATE };
-
 struct held_request {
     struct parked base; /* first */
-    enum held_op op;
-    int mode;  /* fallocate */
-    int flags; /* write: O_DSYNC / O_SYNC */
-    char data[]; /* HELD_WRITE: the bytes; libfuse reuses its buffer once we return */
+    char data[];        /* writes: the bytes; libfuse reuses its buffer once we return */
 };
 
-static void held_finish(struct parked *base)
+static void held_finish(struct parked *held)
 {
-    struct held_request *h = (struct held_request *)base;
-    off_t off = (off_t)base->rq.offset;
-    switch (h->op) {
-    case HELD_READ:
-        finish_read(base->req, base->disk, base->rq.length, off);
-        break;
-    case HELD_WRITE:
-        finish_write(base->req, base->disk, h->data, base->rq.length, off, h->flags);
-        break;
-    case HELD_FALLOCATE:
-        finish_fallocate(base->req, base->disk, h->mode, off, (off_t)base->rq.length);
-        break;
-    }
+    image_finish(held->req, &held->rq);
 }
 
 /* Parks RQ for DELAY_NS; 0, or -errno and the caller replies. */
-static int hold(fuse_req_t req, struct disk *disk, uint64_t delay_ns, enum held_op op,
-                const struct fault_request *rq, const char *data, int mode, int flags)
+static int hold(fuse_req_t req, const struct disk_request *rq, uint64_t delay_ns)
 {
     struct faultfs *fs = faultfs_of(req);
-    size_t bytes = op == HELD_WRITE ? rq->length : 0;
+    size_t bytes = rq->op == DISK_OP_WRITE ? rq->length : 0;
     int rc = parking_reserve(fs, req, bytes);
     if (rc < 0)
         return rc;
@@ -253,87 +129,75 @@ static int hold(fuse_req_t req, struct disk *disk, uint64_t delay_ns, enum held_
         parking_unreserve(fs, bytes);
         return -ENOMEM;
     }
-    *h = (struct held_request){
-        .base = {.fs = fs, .req = req, .disk = disk, .rq = *rq, .bytes = bytes,
-                 .finish = held_finish},
-        .op = op,
-        .mode = mode,
-        .flags = flags,
-    };
-    if (bytes)
-        memcpy(h->data, data, bytes);
-    disk_ref(disk);
+    h->base = (struct parked){
+        .fs = fs, .req = req, .rq = *rq, .bytes = bytes, .finish = held_finish};
+    if (bytes) {
+        memcpy(h->data, rq->data, bytes);
+        h->base.rq.data = h->data;
+    }
+    disk_ref(rq->disk);
     rc = parking_hold(&h->base, delay_ns);
     if (rc < 0)
         parking_discard(&h->base);
     return rc;
 }
 
-/* ---- entry points ---- */
-
-/* Runs RQ now, or parks it when a slow fault delays it; the one reply comes either way. */
-static bool parked(fuse_req_t req, struct disk *disk, enum held_op op,
-                   const struct fault_request *rq, const char *data, int mode, int flags)
+/* Starts RQ: parked while a slow fault delays it, else run at once; one reply either way. */
+static void image_start(fuse_req_t req, struct disk_request *rq)
 {
-    uint64_t delay = fault_table_delay_ns(&disk->faults, rq);
+    disk_request_begin(rq);
+    uint64_t delay = disk_request_delay_ns(rq);
     if (!delay)
-        return false;
-    int rc = hold(req, disk, delay, op, rq, data, mode, flags);
+        return image_finish(req, rq);
+    int rc = hold(req, rq, delay);
     if (rc < 0) {
-        atomic_fetch_add_explicit(op == HELD_READ ? &disk->stats.failed_reads
-                                                  : &disk->stats.failed_writes,
-                                  1, memory_order_relaxed);
+        disk_request_abandon(rq, -rc);
         fuse_reply_err(req, -rc);
     }
-    return true;
 }
+
+/* ---- entry points ---- */
 
 void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
 {
-    const struct fault_request rq = {.dir = FAULT_READ, .offset = (uint64_t)off, .length = size};
-    atomic_fetch_add_explicit(&disk->stats.reads, 1, memory_order_relaxed);
-    if (!parked(req, disk, HELD_READ, &rq, NULL, 0, 0))
-        finish_read(req, disk, size, off);
+    struct disk_request rq = {
+        .disk = disk, .op = DISK_OP_READ, .offset = (uint64_t)off, .length = size};
+    image_start(req, &rq);
 }
 
 void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off,
                     int flags)
 {
-    const struct fault_request rq = {.dir = FAULT_WRITE, .offset = (uint64_t)off, .length = size};
-    atomic_fetch_add_explicit(&disk->stats.writes, 1, memory_order_relaxed);
-    if (!parked(req, disk, HELD_WRITE, &rq, buf, 0, flags))
-        finish_write(req, disk, buf, size, off, flags);
+    struct disk_request rq = {.disk = disk,
+                              .op = DISK_OP_WRITE,
+                              .offset = (uint64_t)off,
+                              .length = size,
+                              .flags = flags & (O_DSYNC | O_SYNC),
+                              .data = buf};
+    image_start(req, &rq);
 }
 
 void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length)
 {
     /* What QEMU sends for discard and write-zeroes, plus plain preallocation inside the image. */
-    const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-    if (mode != 0 && mode != punch && (mode & ~FALLOC_FL_KEEP_SIZE) != FALLOC_FL_ZERO_RANGE) {
-        fuse_reply_err(req, EOPNOTSUPP);
-        return;
-    }
-    if (off < 0 || length <= 0) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    const struct fault_request rq = {
-        .dir = FAULT_WRITE, .offset = (uint64_t)off, .length = (uint64_t)length};
-    atomic_fetch_add_explicit(&disk->stats.writes, 1, memory_order_relaxed);
-    if (mode != 0)
-        atomic_fetch_add_explicit(&disk->stats.discards, 1, memory_order_relaxed);
-    if (!parked(req, disk, HELD_FALLOCATE, &rq, NULL, mode, 0))
-        finish_fallocate(req, disk, mode, off, length);
+    enum disk_op op;
+    if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+        op = DISK_OP_DISCARD;
+    else if ((mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE)
+        op = DISK_OP_WRITE_ZEROES;
+    else if (mode == 0)
+        op = DISK_OP_ALLOCATE;
+    else
+        return (void)fuse_reply_err(req, EOPNOTSUPP);
+    if (off < 0 || length <= 0)
+        return (void)fuse_reply_err(req, EINVAL);
+    struct disk_request rq = {
+        .disk = disk, .op = op, .offset = (uint64_t)off, .length = (uint64_t)length};
+    image_start(req, &rq);
 }
 
 void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync)
 {
-    atomic_fetch_add_explicit(&disk->stats.flushes, 1, memory_order_relaxed);
-    int rc = disk_io_enter(disk);
-    if (rc == 0) {
-        if ((datasync ? fdatasync(disk->fd) : fsync(disk->fd)) < 0)
-            rc = -errno;
-        disk_io_leave(disk);
-    }
-    fuse_reply_err(req, -rc);
+    struct disk_request rq = {.disk = disk, .op = DISK_OP_FLUSH, .flags = datasync ? 1 : 0};
+    image_start(req, &rq);
 }

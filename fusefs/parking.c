@@ -80,7 +80,7 @@ void parking_unreserve(struct faultfs *fs, size_t bytes)
 void parking_discard(struct parked *held)
 {
     parking_unreserve(held->fs, held->bytes);
-    disk_unref(held->disk);
+    disk_unref(held->rq.disk);
     free(held);
 }
 
@@ -100,10 +100,7 @@ static void parked_interrupted(fuse_req_t req, void *data)
     struct parked *held = data;
     if (!delay_queue_cancel(&held->fs->delays, &held->job))
         return; /* a worker has it and answers; or it is not queued yet and the add fails */
-    struct disk_stats *stats = &held->disk->stats;
-    atomic_fetch_add_explicit(held->rq.dir == FAULT_READ ? &stats->failed_reads
-                                                         : &stats->failed_writes,
-                              1, memory_order_relaxed);
+    disk_request_abandon(&held->rq, EINTR);
     fuse_reply_err(req, EINTR);
     parking_discard(held);
 }
@@ -111,7 +108,7 @@ static void parked_interrupted(fuse_req_t req, void *data)
 int parking_hold(struct parked *held, uint64_t delay_ns)
 {
     held->job.run = parked_run;
-    held->job.owner = held->disk;
+    held->job.owner = held->rq.disk;
     fuse_req_interrupt_func(held->req, parked_interrupted, held);
     int rc = delay_queue_add(&held->fs->delays, &held->job, delay_ns);
     if (rc < 0) {
@@ -126,9 +123,9 @@ static uint64_t parked_delay_now(const struct delay_job *job, void *ctx)
 {
     const struct parked *held = (const struct parked *)job;
     (void)ctx;
-    if (atomic_load(&held->disk->detached))
+    if (atomic_load(&held->rq.disk->detached))
         return 0;
-    return fault_table_current_delay_ns(&held->disk->faults, &held->rq);
+    return disk_request_delay_now_ns(&held->rq);
 }
 
 void parking_retime(struct faultfs *fs, struct disk *disk)

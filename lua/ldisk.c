@@ -69,20 +69,21 @@ static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, con
         luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno));
     if (strcspn(real, " \t\n") != strlen(real))
         luaL_error(L, "%s: image '%s': paths with blanks are not supported", what, real);
-    int fd = open(real, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        luaL_error(L, "%s: cannot open image '%s' read-write: %s", what, real, strerror(errno));
     snprintf(line, sizeof line, "attach %s %s\n", d->mount_id, real);
     int rc = lmount_write(m, "ctl", line);
     if (rc < 0) {
-        close(fd);
         if (rc == -EEXIST)
             luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
         luaL_error(L, "%s: attaching '%s' to %s: %s", what, real, m->dir, strerror(-rc));
     }
+    d->in_mount = true;
+    /* Sector I/O goes through the mount: the daemon's pipeline, faults and counts apply. */
+    snprintf(line, sizeof line, "%s/image", d->mount_id);
+    int fd = lmount_open_file(m, line, O_RDWR);
+    if (fd < 0)
+        luaL_error(L, "%s: cannot open %s/%s read-write: %s", what, m->dir, line, strerror(-fd));
     d->image = strdup(real);
     d->fd = fd;
-    d->in_mount = true;
 }
 
 /* Detaches from the mount, closes and forgets the image. DI: the Disk's index. */

@@ -1,14 +1,14 @@
 /*
- * The Disk's I/O and faults: read_sectors and write_sectors go straight to the
- * raw image yet honour the disk's fault table in the seed's order (sleep if
- * slow, check, I/O, re-check), reloading that table from the disk's ctl at
- * every step so a fault switched from anywhere meets the call in flight.
- * fault_inject, clear_faults and active_faults write and read that ctl.
+ * The Disk's I/O and faults. read_sectors and write_sectors read and write
+ * the raw image bytes through MOUNT/<vm>.<id>/image, so the daemon runs them
+ * through the very pipeline the guest's requests take (sleep if slow, check,
+ * I/O, re-check; counted in stats): no QEMU in between, no second copy of
+ * the fault rules here. fault_inject, clear_faults and active_faults write
+ * and read the disk's ctl.
  */
 #include "ldisk_i.h"
 
 #include "ctl_parse.h"
-#include "fault_pipeline.h"
 #include "sector_io.h"
 
 #include <errno.h>
@@ -23,12 +23,7 @@ static const char *errno_name(int err)
     return name ? name : "E?";
 }
 
-/* ---- the fault view: the disk's ctl, reloaded at every step ---- */
-
-struct fault_view {
-    LDisk *disk;
-    const LMount *mount;
-};
+/* ---- the disk's faults as its ctl lists them ---- */
 
 /* Replaces the local table with what ctl says now (all or nothing). */
 static int disk_reload_faults(LDisk *d, const LMount *m)
@@ -57,23 +52,6 @@ static int disk_reload_faults(LDisk *d, const LMount *m)
     return rc;
 }
 
-static bool view_interrupted(void *ctx)
-{
-    (void)ctx;
-    return lfaultfs_stop_requested != 0;
-}
-
-static struct fault_table *view_table(void *ctx, int *err)
-{
-    struct fault_view *v = ctx;
-    int rc = disk_reload_faults(v->disk, v->mount);
-    if (rc < 0) {
-        *err = rc;
-        return NULL;
-    }
-    return &v->disk->faults;
-}
-
 /* ---- sector I/O ---- */
 
 struct sector_call {
@@ -81,7 +59,6 @@ struct sector_call {
     uint64_t sector;
     char *buf;
     size_t len;
-    uint64_t count; /* reads */
 };
 
 int ldisk_image_size(const LDisk *d, uint64_t *size)
@@ -93,24 +70,33 @@ int ldisk_image_size(const LDisk *d, uint64_t *size)
     return 0;
 }
 
-static ssize_t do_read(void *ctx)
+/*
+ * Moves the call's bytes through the mount; each request the kernel makes
+ * of it may sleep, fail or be re-checked by the daemon. A signal that asks
+ * the runner to stop ends the wait (the daemon answers the parked request
+ * EINTR); -ERANGE if the range is not inside the disk.
+ */
+static ssize_t sector_transfer(struct sector_call *c, bool write)
 {
-    struct sector_call *c = ctx;
-    uint64_t size;
+    uint64_t size, off = c->sector * SECTOR_SIZE; /* checked below before it is used */
     int rc = ldisk_image_size(c->disk, &size);
-    if (rc == 0)
-        rc = sector_io_read_sectors(c->disk->fd, size, c->sector, c->count, c->buf);
-    return rc < 0 ? rc : (ssize_t)c->len;
-}
-
-static ssize_t do_write(void *ctx)
-{
-    struct sector_call *c = ctx;
-    uint64_t size;
-    int rc = ldisk_image_size(c->disk, &size);
-    if (rc == 0)
-        rc = sector_io_write_sectors(c->disk->fd, size, c->sector, c->buf, c->len);
-    return rc < 0 ? rc : (ssize_t)c->len;
+    if (rc < 0)
+        return rc;
+    if (c->sector > UINT64_MAX / SECTOR_SIZE || !sector_io_in_bounds(off, c->len, size))
+        return -ERANGE;
+    size_t done = 0;
+    while (done < c->len) {
+        ssize_t n = write ? pwrite(c->disk->fd, c->buf + done, c->len - done, (off_t)(off + done))
+                          : pread(c->disk->fd, c->buf + done, c->len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR && !lfaultfs_stop_requested)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -ERANGE; /* the image shrank under the call */
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
 }
 
 /* Raises the error of a failed sector call, naming what failed and why. */
@@ -164,16 +150,10 @@ int ldisk_read_sectors(lua_State *L)
     if (!d->image)
         return luaL_error(L, "read_sectors: %s", LDISK_NO_IMAGE);
 
-    struct fault_view view = {.disk = d, .mount = ldisk_mount(L, 1)};
-    const struct fault_source src = {
-        .table = view_table, .interrupted = view_interrupted, .ctx = &view};
     luaL_Buffer b;
-    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .count = (uint64_t)count,
-                            .len = (size_t)count * SECTOR_SIZE};
+    struct sector_call c = {.disk = d, .sector = (uint64_t)off, .len = (size_t)count * SECTOR_SIZE};
     c.buf = luaL_buffinitsize(L, &b, c.len);
-    const struct fault_request rq = {
-        .dir = FAULT_READ, .offset = c.sector * SECTOR_SIZE, .length = c.len};
-    ssize_t rc = fault_pipeline_run(&src, &rq, do_read, &c);
+    ssize_t rc = sector_transfer(&c, false);
     if (rc < 0)
         return sector_error(L, "read_sectors", d, &c, (int)rc);
     luaL_pushresultsize(&b, c.len);
@@ -192,13 +172,8 @@ int ldisk_write_sectors(lua_State *L)
     if (!d->image)
         return luaL_error(L, "write_sectors: %s", LDISK_NO_IMAGE);
 
-    struct fault_view view = {.disk = d, .mount = ldisk_mount(L, 1)};
-    const struct fault_source src = {
-        .table = view_table, .interrupted = view_interrupted, .ctx = &view};
     struct sector_call c = {.disk = d, .sector = (uint64_t)off, .buf = (char *)data, .len = len};
-    const struct fault_request rq = {
-        .dir = FAULT_WRITE, .offset = c.sector * SECTOR_SIZE, .length = len};
-    ssize_t rc = fault_pipeline_run(&src, &rq, do_write, &c);
+    ssize_t rc = sector_transfer(&c, true);
     if (rc < 0)
         return sector_error(L, "write_sectors", d, &c, (int)rc);
     return 0;

@@ -39,6 +39,8 @@ LMount *lmount_check(lua_State *L, int index);
 
 /* Writes TEXT to DIR/RELPATH in one write(); 0 or -errno. */
 int lmount_write(const LMount *m, const char *relpath, const char *text);
+/* Opens MOUNT/RELPATH with FLAGS (O_CLOEXEC added): the descriptor, or -errno. */
+int lmount_open_file(const LMount *m, const char *relpath, int flags);
 
 /* Reads DIR/RELPATH into a malloc'd NUL-terminated string, or NULL with errno set. */
 char *lmount_read(const LMount *m, const char *relpath);

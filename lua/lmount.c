@@ -43,13 +43,19 @@ LMount *lmount_check(lua_State *L, int index)
     return m;
 }
 
-int lmount_write(const LMount *m, const char *relpath, const char *text)
+int lmount_open_file(const LMount *m, const char *relpath, int flags)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", m->dir, relpath);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = open(path, flags | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int lmount_write(const LMount *m, const char *relpath, const char *text)
+{
+    int fd = lmount_open_file(m, relpath, O_WRONLY);
     if (fd < 0)
-        return -errno;
+        return fd;
     ssize_t n = write(fd, text, strlen(text));
     int rc = n < 0 ? -errno : 0;
     /* A ctl batch is applied at close: its error, if any, comes from there. */
