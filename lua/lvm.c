@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define VM_MEMORY_MB 512
+/* How long vm:boot() and vm:reset() wait at most, unless PROVIUM_BOOT_TIMEOUT says otherwise. */
 #define VM_BOOT_TIMEOUT_NS (180 * DURATION_NS_PER_S)
 #define VM_PLUG_TIMEOUT_NS (30 * DURATION_NS_PER_S)
 /* How often a waiting harness lets a VM paused on a retry disk's error retry. */
@@ -82,14 +83,27 @@ struct vm_machine *lvm_machine(lua_State *L, int index, const char *what)
     return vm->machine;
 }
 
-static uint64_t boot_timeout(void)
+/*
+ * How long a boot or a reset may take, from PROVIUM_BOOT_TIMEOUT (read at
+ * each boot, so a script may change it), and its text for messages: the
+ * value as the user wrote it. Raises on a value that is no duration.
+ */
+static uint64_t boot_timeout(lua_State *L, const char *what, char text[DURATION_TEXT_MAX])
 {
     const char *env = getenv("PROVIUM_BOOT_TIMEOUT");
-    uint64_t ns;
+    uint64_t ns = 0;
     const char *why;
-    if (env && duration_parse(env, strlen(env), &ns, &why) == 0)
-        return ns;
-    return VM_BOOT_TIMEOUT_NS;
+    if (!env || !*env) {
+        snprintf(text, DURATION_TEXT_MAX, "%llus", VM_BOOT_TIMEOUT_NS / DURATION_NS_PER_S);
+        return VM_BOOT_TIMEOUT_NS;
+    }
+    if (duration_parse(env, strlen(env), &ns, &why) < 0)
+        luaL_error(L, "%s: bad PROVIUM_BOOT_TIMEOUT '%s': %s", what, env, why);
+    if (strlen(env) < DURATION_TEXT_MAX)
+        snprintf(text, DURATION_TEXT_MAX, "%s", env);
+    else
+        duration_format(ns, text);
+    return ns;
 }
 
 void lvm_service(lua_State *L, int vm_index)
@@ -292,12 +306,19 @@ static int vm_boot(lua_State *L)
                                   .stop_on_error = drives[i].drive.retry,
                                   .aio = drives[i].drive.aio};
 
+    char limit[DURATION_TEXT_MAX];
+    uint64_t timeout = boot_timeout(L, "boot", limit);
     struct vm_guest g;
     if (vm_guest_locate(&g, why, sizeof why) < 0)
         return luaL_error(L, "boot: vm '%s': %s", vm->name, why);
-    int rc = vm_machine_start(&g, vd, n, VM_MEMORY_MB, boot_timeout(), &vm->machine, why,
-                              sizeof why);
+    /* The clock starts once the guest is there: building it the first time is not booting. */
+    int rc = vm_machine_start(&g, vd, n, VM_MEMORY_MB, timeout, &vm->machine, why, sizeof why);
     vm_guest_free(&g);
+    if (rc == -ETIMEDOUT) {
+        vm->machine = NULL;
+        return luaL_error(L, "boot: vm '%s' (guest %s) did not come up within %s: %s", vm->name,
+                          vm->guest, limit, why);
+    }
     if (rc < 0) {
         vm->machine = NULL;
         return luaL_error(L, "boot: vm '%s' (guest %s) did not come up: %s", vm->name, vm->guest,
@@ -312,8 +333,13 @@ static int vm_reset(lua_State *L)
 {
     LVM *vm = tovm(L);
     char why[512];
+    char limit[DURATION_TEXT_MAX];
     struct vm_machine *m = lvm_machine(L, 1, "reset");
-    if (vm_machine_reset(m, boot_timeout(), why, sizeof why) < 0)
+    int rc = vm_machine_reset(m, boot_timeout(L, "reset", limit), why, sizeof why);
+    if (rc == -ETIMEDOUT)
+        return luaL_error(L, "reset: vm '%s' did not come back within %s: %s", vm->name, limit,
+                          why);
+    if (rc < 0)
         return luaL_error(L, "reset: vm '%s' did not come back: %s", vm->name, why);
     lua_settop(L, 1);
     return 1;

@@ -115,24 +115,21 @@ int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t wh
         int rc = agent_pump(a, deadline_ns);
         if (rc == 1)
             return 0;
+        if (rc == -ETIMEDOUT) {
+            snprintf(why, why_size, "waiting for the guest agent's hello");
+            return rc;
+        }
         if (rc < 0) {
-            snprintf(why, why_size, "the guest agent did not say hello: %s",
-                     rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+            snprintf(why, why_size, "the guest agent did not say hello: %s", strerror(-rc));
             return rc;
         }
     }
 }
 
-int agent_open(struct agent *a, const char *path, uint64_t deadline_ns, char *why, size_t why_size)
+void agent_init(struct agent *a)
 {
     memset(a, 0, sizeof *a);
-    int rc = line_conn_open(&a->conn, path, deadline_ns);
-    if (rc < 0) {
-        snprintf(why, why_size, "cannot connect to the guest agent at %s: %s", path,
-                 strerror(-rc));
-        return rc;
-    }
-    return agent_wait_hello(a, deadline_ns, why, why_size);
+    a->conn.fd = -1;
 }
 
 void agent_result_free(struct agent_result *r)

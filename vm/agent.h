@@ -33,11 +33,17 @@ struct agent {
     struct agent_job *jobs;
 };
 
-/* Connects to the agent's socket and waits for its hello. 0, or -errno with WHY. */
-int agent_open(struct agent *a, const char *path, uint64_t deadline_ns, char *why, size_t why_size);
+/* Sets A up closed: no connection (conn.fd = -1), no commands. */
+void agent_init(struct agent *a);
+
+/* Forgets the commands in flight and closes the connection; safe on a closed A. */
 void agent_close(struct agent *a);
 
-/* Waits for the next hello (after a reset); commands in flight are failed. 0 or -errno. */
+/*
+ * Waits for the guest's next hello on A's connected socket (at boot, after a
+ * reset); commands in flight are failed. 0; -ETIMEDOUT at DEADLINE_NS with
+ * WHY "waiting for the guest agent's hello"; or -errno with WHY.
+ */
 int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t why_size);
 
 /*

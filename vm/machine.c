@@ -198,25 +198,58 @@ bool vm_machine_alive(struct vm_machine *m)
 }
 
 /*
- * Connects to QEMU's monitor, in short rounds while QEMU lives: a QEMU that
- * dies early (a kernel it cannot open) leaves its socket file behind, and
- * waiting on that until the boot deadline would only delay its message.
+ * Connects C to the unix socket PATH that QEMU serves, retrying while QEMU
+ * has not made it yet, until DEADLINE. Each try is a single connect(), and
+ * QEMU's life is checked between tries: a QEMU that dies early (a kernel it
+ * cannot open) leaves its socket file behind, and waiting on that until the
+ * boot deadline would only delay its message. 0; -ESRCH when QEMU has
+ * exited; -ETIMEDOUT at DEADLINE; or another -errno.
  */
-static int machine_connect_qmp(struct vm_machine *m, const char *path, uint64_t deadline,
-                               char *why, size_t why_size)
+static int machine_connect(struct vm_machine *m, struct line_conn *c, const char *path,
+                           uint64_t deadline)
 {
     for (;;) {
-        uint64_t now = duration_now_ns();
-        uint64_t round = now + DURATION_NS_PER_S < deadline ? now + DURATION_NS_PER_S : deadline;
-        int rc = qmp_open(&m->qmp, path, round, why, why_size);
+        int rc = line_conn_open(c, path, 0);
         if (rc == 0)
             return 0;
-        qmp_close(&m->qmp);
-        m->qmp.conn.fd = -1;
-        bool retry = rc == -ENOENT || rc == -ECONNREFUSED || rc == -ETIMEDOUT;
-        if (!retry || !vm_machine_alive(m) || duration_now_ns() >= deadline)
+        if (rc != -ENOENT && rc != -ECONNREFUSED)
             return rc;
+        if (!vm_machine_alive(m))
+            return -ESRCH;
+        if (duration_now_ns() >= deadline)
+            return -ETIMEDOUT;
+        duration_sleep(20 * DURATION_NS_PER_MS);
     }
+}
+
+/*
+ * Brings up a QEMU just started: its monitor, then its guest agent's hello,
+ * every step waiting until DEADLINE however slow the host is. 0, or -errno
+ * with WHY; on -ETIMEDOUT, WHY names the step it was waiting at.
+ */
+static int machine_come_up(struct vm_machine *m, uint64_t deadline, char *why, size_t why_size)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/qmp.sock", m->dir);
+    int rc = machine_connect(m, &m->qmp.conn, path, deadline);
+    if (rc == -ETIMEDOUT)
+        snprintf(why, why_size, "waiting for QEMU's QMP socket");
+    else if (rc < 0)
+        snprintf(why, why_size, "cannot connect to QMP at %s: %s", path, strerror(-rc));
+    if (rc < 0)
+        return rc;
+    rc = qmp_handshake(&m->qmp, deadline, why, why_size);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/agent.sock", m->dir);
+    rc = machine_connect(m, &m->agent.conn, path, deadline);
+    if (rc == -ETIMEDOUT)
+        snprintf(why, why_size, "waiting for QEMU's guest agent socket");
+    else if (rc < 0)
+        snprintf(why, why_size, "cannot connect to the guest agent at %s: %s", path, strerror(-rc));
+    if (rc < 0)
+        return rc;
+    return agent_wait_hello(&m->agent, deadline, why, why_size);
 }
 
 int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, size_t ndrives,
@@ -238,8 +271,8 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
         return -ENOMEM;
     }
     /* Closed, not fd 0: stopping a machine that never connected must close nothing. */
-    m->qmp.conn.fd = -1;
-    m->agent.conn.fd = -1;
+    qmp_init(&m->qmp);
+    agent_init(&m->agent);
     m->dir = strdup(dir);
     if (asprintf(&m->console_path, "%s/console.log", dir) < 0)
         m->console_path = NULL;
@@ -303,20 +336,29 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
         return -EAGAIN;
     }
 
-    char qmp_path[PATH_MAX], agent_path[PATH_MAX];
-    snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", dir);
-    snprintf(agent_path, sizeof agent_path, "%s/agent.sock", dir);
-    int rc = machine_connect_qmp(m, qmp_path, deadline, why, why_size);
-    if (rc == 0)
-        rc = agent_open(&m->agent, agent_path, deadline, why, why_size);
+    int rc = machine_come_up(m, deadline, why, why_size);
     if (rc < 0) {
-        /* A QEMU that fails closes its sockets a moment before it exits: give it that moment. */
-        for (int i = 0; i < 50 && vm_machine_alive(m); i++)
+        /*
+         * A QEMU that fails closes its sockets a moment before it exits: give
+         * it that moment. One that is merely slow gets none: its time is up.
+         */
+        for (int i = 0; rc != -ETIMEDOUT && i < 50 && vm_machine_alive(m); i++)
             duration_sleep(20 * DURATION_NS_PER_MS);
         if (!vm_machine_alive(m)) {
             char tail[600];
             read_tail(path, tail, sizeof tail);
             snprintf(why, why_size, "QEMU exited: %s", tail[0] ? tail : "no message");
+            rc = -ESRCH;
+        }
+        /*
+         * No polite quit for a guest that never came up: it would add its own
+         * seconds on a busy host after the deadline. Nothing is lost: QEMU
+         * keeps no written data of a raw image in its own memory.
+         */
+        if (vm_machine_alive(m)) {
+            kill(m->pid, SIGKILL);
+            waitpid(m->pid, NULL, 0);
+            m->pid = 0;
         }
         vm_machine_stop(m);
         *out = NULL;
@@ -327,13 +369,15 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
 
 int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, char *why, size_t why_size)
 {
+    uint64_t deadline = duration_now_ns() + timeout_ns;
+    json_t *ret;
     /* A hello already waiting (the guest rebooted by itself) must not pass for the new one. */
     agent_drain(&m->agent);
-    json_t *ret = qmp_execute(&m->qmp, "system_reset", NULL, QMP_TIMEOUT_NS, why, why_size);
-    if (!ret)
-        return -EIO;
+    int rc = qmp_command(&m->qmp, "system_reset", NULL, deadline, &ret, why, why_size);
+    if (rc < 0)
+        return rc;
     json_decref(ret);
-    return agent_wait_hello(&m->agent, duration_now_ns() + timeout_ns, why, why_size);
+    return agent_wait_hello(&m->agent, deadline, why, why_size);
 }
 
 void vm_machine_stop(struct vm_machine *m)
@@ -351,8 +395,7 @@ void vm_machine_stop(struct vm_machine *m)
         kill(m->pid, SIGKILL);
         waitpid(m->pid, NULL, 0);
     }
-    if (m->qmp.events)
-        qmp_close(&m->qmp);
+    qmp_close(&m->qmp);
     agent_close(&m->agent);
     if (m->dir) {
         char cmd[PATH_MAX + 16];

@@ -51,14 +51,21 @@ bool vm_kvm_usable(void);
 
 /*
  * Boots G with DRIVES on the command line and waits until its agent says
- * hello (at most TIMEOUT_NS). 0, or -errno with WHY (QEMU's own message when
- * it failed to start).
+ * hello. Every step (QEMU's QMP socket, its greeting, qmp_capabilities, the
+ * agent's socket, its hello) waits as long as TIMEOUT_NS, counted from the
+ * call, allows. 0; -ETIMEDOUT with WHY naming the step it was waiting at
+ * ("waiting for QMP greeting"); -ESRCH with WHY "QEMU exited: " and QEMU's
+ * own last words; or another -errno with WHY.
  */
 int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, size_t ndrives,
                      unsigned mem_mb, uint64_t timeout_ns, struct vm_machine **out, char *why,
                      size_t why_size);
 
-/* Resets the machine (QMP system_reset) and waits for the agent's hello again. */
+/*
+ * Resets the machine (QMP system_reset) and waits for the agent's hello
+ * again, both within TIMEOUT_NS. 0; -ETIMEDOUT with WHY naming the step
+ * ("waiting for the guest agent's hello"); or another -errno with WHY.
+ */
 int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, char *why, size_t why_size);
 
 /* Stops QEMU (quit, then SIGKILL) and frees M. */

@@ -41,29 +41,33 @@ static json_t *qmp_read(struct qmp *q, uint64_t deadline_ns, int *err)
     return msg;
 }
 
-int qmp_open(struct qmp *q, const char *path, uint64_t deadline_ns, char *why, size_t why_size)
+void qmp_init(struct qmp *q)
+{
+    memset(q, 0, sizeof *q);
+    q->conn.fd = -1;
+    q->events = json_array();
+}
+
+int qmp_handshake(struct qmp *q, uint64_t deadline_ns, char *why, size_t why_size)
 {
     int err = 0;
-    memset(q, 0, sizeof *q);
-    q->events = json_array();
-    int rc = line_conn_open(&q->conn, path, deadline_ns);
-    if (rc < 0) {
-        snprintf(why, why_size, "cannot connect to QMP at %s: %s", path, strerror(-rc));
-        return rc;
-    }
     json_t *greeting = NULL;
     while (!greeting && err == 0)
         greeting = qmp_read(q, deadline_ns, &err);
+    if (err == -ETIMEDOUT) {
+        snprintf(why, why_size, "waiting for QMP greeting");
+        return err;
+    }
     if (!greeting || !json_object_get(greeting, "QMP")) {
         json_decref(greeting);
         snprintf(why, why_size, "no QMP greeting: %s", strerror(err ? -err : EPROTO));
         return err ? err : -EPROTO;
     }
     json_decref(greeting);
-    json_t *ret = qmp_execute(q, "qmp_capabilities", NULL, deadline_ns - duration_now_ns(), why,
-                              why_size);
-    if (!ret)
-        return -EPROTO;
+    json_t *ret;
+    int rc = qmp_command(q, "qmp_capabilities", NULL, deadline_ns, &ret, why, why_size);
+    if (rc < 0)
+        return rc;
     json_decref(ret);
     return 0;
 }
@@ -75,11 +79,11 @@ void qmp_close(struct qmp *q)
     q->events = NULL;
 }
 
-json_t *qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ns,
-                    char *why, size_t why_size)
+int qmp_command(struct qmp *q, const char *command, json_t *args, uint64_t deadline_ns,
+                json_t **ret, char *why, size_t why_size)
 {
-    uint64_t deadline = duration_now_ns() + timeout_ns;
     unsigned id = ++q->next_id;
+    *ret = NULL;
     json_t *msg = json_pack("{s:s, s:I}", "execute", command, "id", (json_int_t)id);
     if (args)
         json_object_set_new(msg, "arguments", args);
@@ -87,7 +91,7 @@ json_t *qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t t
     json_decref(msg);
     if (!text) {
         snprintf(why, why_size, "%s: out of memory", command);
-        return NULL;
+        return -ENOMEM;
     }
     size_t len = strlen(text);
     text[len] = '\n'; /* json_dumps leaves room: we overwrite the NUL and send len + 1 */
@@ -95,31 +99,44 @@ json_t *qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t t
     free(text);
     if (rc < 0) {
         snprintf(why, why_size, "%s: QMP connection lost: %s", command, strerror(-rc));
-        return NULL;
+        return rc;
     }
     for (;;) {
         int err;
-        json_t *reply = qmp_read(q, deadline, &err);
+        json_t *reply = qmp_read(q, deadline_ns, &err);
+        if (!reply && err == -ETIMEDOUT) {
+            snprintf(why, why_size, "waiting for QEMU to answer %s", command);
+            return err;
+        }
         if (!reply && err) {
-            snprintf(why, why_size, "%s: %s", command,
-                     err == -ETIMEDOUT ? "QEMU did not answer in time" : strerror(-err));
-            return NULL;
+            snprintf(why, why_size, "%s: %s", command, strerror(-err));
+            return err;
         }
         if (!reply || json_integer_value(json_object_get(reply, "id")) != (json_int_t)id) {
             json_decref(reply);
             continue;
         }
-        json_t *ret = json_object_get(reply, "return");
-        if (ret) {
-            json_incref(ret);
+        *ret = json_object_get(reply, "return");
+        if (*ret) {
+            json_incref(*ret);
             json_decref(reply);
-            return ret;
+            return 0;
         }
         const char *desc = json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
         snprintf(why, why_size, "%s", desc ? desc : "QEMU refused the command");
         json_decref(reply);
-        return NULL;
+        return -EREMOTEIO;
     }
+}
+
+json_t *qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ns,
+                    char *why, size_t why_size)
+{
+    json_t *ret;
+    int rc = qmp_command(q, command, args, duration_now_ns() + timeout_ns, &ret, why, why_size);
+    if (rc == -ETIMEDOUT)
+        snprintf(why, why_size, "%s: QEMU did not answer in time", command);
+    return ret;
 }
 
 /* Whether every member of MATCH is equal in DATA. */

@@ -13,14 +13,33 @@ struct qmp {
     unsigned next_id;
 };
 
-/* Connects, reads the greeting and negotiates capabilities. 0, or -errno with WHY. */
-int qmp_open(struct qmp *q, const char *path, uint64_t deadline_ns, char *why, size_t why_size);
+/* Sets Q up closed: no connection (conn.fd = -1), an empty event queue. */
+void qmp_init(struct qmp *q);
+
+/*
+ * On Q's freshly connected socket: reads QEMU's greeting and negotiates
+ * capabilities, both before DEADLINE_NS (CLOCK_MONOTONIC). 0; -ETIMEDOUT
+ * with WHY naming the step it was waiting at ("waiting for QMP greeting",
+ * "waiting for QEMU to answer qmp_capabilities"); or -errno with WHY.
+ */
+int qmp_handshake(struct qmp *q, uint64_t deadline_ns, char *why, size_t why_size);
+
+/* Closes the connection and drops the queued events; safe on a closed Q. */
 void qmp_close(struct qmp *q);
 
 /*
- * Runs COMMAND with ARGS (a reference stolen; may be NULL). Returns its
- * "return" value (a new reference), or NULL with WHY set to QEMU's error
- * description (or the transport error).
+ * Runs COMMAND with ARGS (a reference stolen; may be NULL) and waits for its
+ * answer until DEADLINE_NS. 0 with *RET its "return" value (a new
+ * reference); -ETIMEDOUT with WHY "waiting for QEMU to answer COMMAND";
+ * -EREMOTEIO with WHY QEMU's error description; or the transport's -errno.
+ */
+int qmp_command(struct qmp *q, const char *command, json_t *args, uint64_t deadline_ns,
+                json_t **ret, char *why, size_t why_size);
+
+/*
+ * qmp_command with a timeout instead of a deadline: returns the "return"
+ * value (a new reference), or NULL with WHY set to QEMU's error description,
+ * "COMMAND: QEMU did not answer in time" or the transport error.
  */
 json_t *qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ns,
                     char *why, size_t why_size);

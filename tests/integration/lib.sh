@@ -58,6 +58,8 @@ is_mounted() {
     awk -v m="$1" '$2 == m && $3 ~ /^fuse/ { found = 1 } END { exit !found }' /proc/mounts
 }
 
+not_mounted() { ! is_mounted "$1"; }
+
 # mount_faultfs [faultfs args...]: starts the daemon in the foreground, waits for the mount.
 mount_faultfs() {
     # A background job starts with SIGINT ignored; give the daemon the default back,

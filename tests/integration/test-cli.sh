@@ -20,15 +20,28 @@ check "--disk inside the mountpoint is refused" fails_with "is inside the faultf
 check "an unknown -o option is refused" fails_with "unknown option" "$FAULTFS" -f -o frobnicate "$MNT"
 check "nothing was mounted by the failures" bash -c "! awk '\$2 == \"$MNT\"' /proc/mounts | grep -q ."
 
-(cd "$WORK" && "$FAULTFS" --disk vda=a.img,size=64K -o fsname=faultfs-test "$MNT")
+daemon_cmd=("$FAULTFS" --disk vda=a.img,size=64K -o fsname=faultfs-test "$MNT")
+(cd "$WORK" && "${daemon_cmd[@]}")
 check "without -f it daemonizes and mounts" is_mounted "$MNT"
+# A daemon is no child of ours: it is the process whose command line is exactly
+# the one we ran, which names our own $MNT (another faultfs may run beside us).
+daemon=
+want=$(printf '%s\n' "${daemon_cmd[@]}")
+for cmdline in /proc/[0-9]*/cmdline; do
+    if [ "$(tr '\0' '\n' <"$cmdline" 2>/dev/null)" = "$want" ]; then
+        daemon=${cmdline#/proc/}
+        daemon=${daemon%/cmdline}
+    fi
+done
+check "the daemon runs" test -n "$daemon"
 check "a relative image path is taken from the current directory" grep -q "\"image\": \"$WORK/a.img\"" "$MNT/ctl"
 check "size= applies" same "$(stat -c %s "$MNT/vda/image")" 65536
 check "-o options reach the mount" grep -q "^faultfs-test $MNT " /proc/mounts
 check "fusermount3 -u unmounts it" fusermount3 -u "$MNT"
 daemon_gone() {
+    [ -n "$daemon" ] || return 1
     for _ in $(seq 100); do
-        pgrep -f "^$FAULTFS --disk vda=a.img,size=64K" >/dev/null || return 0
+        kill -0 "$daemon" 2>/dev/null || return 0
         sleep 0.05
     done
     return 1

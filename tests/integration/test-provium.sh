@@ -3,6 +3,8 @@
 . "$(dirname "$0")/lib.sh"
 PROVIUM=${PROVIUM:-provium}
 
+# Each script prints the mount its runner started: the tests check that one
+# mount, never anybody else's (another provium may run beside this test).
 cat >"$WORK/mixed.lua" <<'LUA'
 local img = os.getenv("IMG")
 local vm = provium:vm("v", "pebble")
@@ -13,6 +15,7 @@ test("fails with a message", function(t)
 end)
 test("raises an error", function(t) error("boom") end)
 test("another pass", function(t) t:assert(true) end)
+print("# mount " .. provium.mount:path())
 LUA
 make_image img $((1 << 20))
 export IMG=$WORK/img
@@ -24,7 +27,10 @@ check "the summary line counts both" same "$(tail -1 <<<"$out")" "2 passed, 2 fa
 check "each passing test has its line" grep -q "^ok - passes (" <<<"$out"
 check "a failed assert names its message and line" grep -q "^not ok - fails with a message: the message (at $WORK/mixed.lua:6)" <<<"$out"
 check "a runtime error names its place" grep -q "^not ok - raises an error: $WORK/mixed.lua:8: boom" <<<"$out"
-check "the script's mount is gone afterwards" bash -c "! grep -q ' /tmp/provium-' /proc/mounts"
+mnt=$(sed -n 's/^# mount //p' <<<"$out")
+check "the script ran on a mount of its own" test -n "$mnt"
+check "the script's mount is gone afterwards" not_mounted "$mnt"
+check "and so is its directory" test ! -e "$mnt"
 
 out=$("$PROVIUM" --filter '^pass' "$WORK/mixed.lua" 2>&1)
 check "--filter runs only the matching tests" same "$(tail -1 <<<"$out")" "1 passed, 0 failed"
@@ -80,20 +86,33 @@ check "--mount of a non-mount fails the script" grep -q "^not ok - $WORK/green.l
 
 # SIGINT mid-test: the runner tears down its mount and exits 130.
 cat >"$WORK/endless.lua" <<'LUA'
+print("# mount " .. provium.mount:path())
+io.stdout:flush()
 local vm = provium:vm("v", "pebble")
 local disk = vm:attach_disk({id = "vda", image = os.getenv("IMG")})
 test("spins", function(t) while true do end end)
 LUA
 "$PROVIUM" "$WORK/endless.lua" >"$WORK/endless.out" 2>&1 &
 runner=$!
-for _ in $(seq 100); do grep -q ' /tmp/provium-' /proc/mounts && break; sleep 0.05; done
-check "the runner mounted its faultfs" grep -q ' /tmp/provium-' /proc/mounts
+mnt=
+for _ in $(seq 100); do
+    mnt=$(sed -n 's/^# mount //p' "$WORK/endless.out")
+    [ -n "$mnt" ] && break
+    sleep 0.05
+done
+check "the runner mounted its faultfs" is_mounted "$mnt"
+# Its daemon is the runner's own child.
+daemon=
+for child in $(cat /proc/$runner/task/*/children); do
+    [ "$(cat /proc/$child/comm 2>/dev/null)" = faultfs ] && daemon=$child
+done
+check "the runner's faultfs daemon is its child" test -n "$daemon"
 sleep 0.3
 kill -INT $runner
 wait $runner
 check "SIGINT ends the runner with 130" same "$?" 130
 check "and it says so" grep -q "provium: interrupted; VMs and mounts were torn down" "$WORK/endless.out"
-check "its mount is gone" bash -c "! grep -q ' /tmp/provium-' /proc/mounts"
-check "its daemon is gone" bash -c "! pgrep -f '^faultfs -f /tmp/provium-' >/dev/null"
+check "its mount is gone" not_mounted "$mnt"
+check "its daemon is gone" bash -c "! kill -0 '$daemon' 2>/dev/null"
 
 finish
