@@ -407,5 +407,18 @@ int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *ta
 
 void ctl_error_format(const struct ctl_error *err, char *buf, size_t size)
 {
-    snprintf(buf, size, "line %u, column %u: %s", err->line, err->column, err->text);
+    if (err->line == 0)
+        snprintf(buf, size, "%s", err->text); /* a batch refused as a whole */
+    else
+        snprintf(buf, size, "line %u, column %u: %s", err->line, err->column, err->text);
+}
+
+int ctl_error_parse(const char *text, struct ctl_error *err)
+{
+    int used = 0;
+    memset(err, 0, sizeof *err);
+    if (sscanf(text, "line %u, column %u: %n", &err->line, &err->column, &used) != 2 || !used)
+        err->line = err->column = 0;
+    snprintf(err->text, sizeof err->text, "%.*s", (int)strcspn(text + used, "\n"), text + used);
+    return err->text[0] ? 0 : -EINVAL;
 }

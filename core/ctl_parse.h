@@ -74,8 +74,11 @@ void ctl_batch_free(struct ctl_batch *batch);
 /* Applies the fault edits of a disk batch to TABLE, all or nothing (see fault_table_apply). */
 int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *table);
 
-/* "line 2, column 6: slow: bad duration '5x': ..." */
+/* "line 2, column 6: slow: bad duration '5x': ..."; just the text when LINE is 0. */
 void ctl_error_format(const struct ctl_error *err, char *buf, size_t size);
+
+/* The inverse: reads what ctl_error_format wrote (up to its newline). 0, or -EINVAL if empty. */
+int ctl_error_parse(const char *text, struct ctl_error *err);
 
 /*
  * Parses a byte count: digits with an optional K, M, G or T suffix (powers

@@ -4,6 +4,7 @@
 #include "ctl_parse.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,32 +73,46 @@ static enum ctl_scope handle_scope(const struct handle *h)
     return h->kind == NODE_MOUNT_CTL ? CTL_SCOPE_MOUNT : CTL_SCOPE_DISK;
 }
 
-static void ctl_log(const struct handle *h, const struct ctl_error *err)
+/*
+ * A refused batch: the reason goes to the log, and becomes what reading this
+ * open file returns, so the writer can learn it (ctl_client.h).
+ */
+static void ctl_refuse(struct handle *h, struct ctl_error *err, int rc)
 {
     char why[CTL_ERROR_TEXT_MAX + 64];
     if (!err->text[0])
-        return;
+        snprintf(err->text, sizeof err->text, "%s", strerror(-rc));
     ctl_error_format(err, why, sizeof why);
     fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: %s\n", h->disk ? h->disk->id : "mount", why);
+    size_t len = strlen(why);
+    char *text = malloc(len + 2);
+    if (!text)
+        return;
+    memcpy(text, why, len);
+    memcpy(text + len, "\n", 2);
+    free(h->text);
+    h->text = text;
+    h->text_len = len + 1;
 }
 
-/* Applies the batch H has gathered: 0 or -errno, the reason logged. */
-static int ctl_commit(struct faultfs *fs, struct handle *h)
+/* Applies the batch H has gathered: 0, or -errno with ERR. */
+static int ctl_commit(struct faultfs *fs, struct handle *h, struct ctl_error *err)
 {
     struct ctl_batch *batch = &h->gather.commands;
-    struct ctl_error err = {0};
     struct disk **detached = NULL;
     size_t ndetached = 0;
     int rc = 0;
 
-    if (h->disk && atomic_load(&h->disk->detached))
+    if (h->disk && atomic_load(&h->disk->detached)) {
+        snprintf(err->text, sizeof err->text, "disk '%s' is detached", h->disk->id);
         return -ENXIO;
+    }
     if (handle_scope(h) == CTL_SCOPE_MOUNT) {
         detached = calloc(batch->count ? batch->count : 1, sizeof *detached);
         if (!detached)
             return -ENOMEM;
         ndetached = batch_detached(fs, batch, detached);
-        rc = disk_registry_apply(&fs->disks, batch, &err);
+        rc = disk_registry_apply(&fs->disks, batch, err);
     } else {
         rc = ctl_batch_apply_faults(batch, &h->disk->faults);
     }
@@ -111,34 +126,31 @@ static int ctl_commit(struct faultfs *fs, struct handle *h)
         disk_unref(detached[i]);
     }
     free(detached);
-    ctl_log(h, &err);
     return rc;
 }
 
 /*
  * Takes the complete lines of H's text not parsed yet (all of it when
  * CLOSING) into its batch, and checks what they ask against the disks
- * attached now. 0 or -errno, the reason logged.
+ * attached now. 0, or -errno with ERR.
  */
-static int ctl_take_lines(struct faultfs *fs, struct handle *h, bool closing)
+static int ctl_take_lines(struct faultfs *fs, struct handle *h, bool closing,
+                          struct ctl_error *err)
 {
     struct ctl_gather *g = &h->gather;
     const char *from = g->text + g->parsed;
     size_t left = g->len - g->parsed;
     const char *nl = left ? memrchr(from, '\n', left) : NULL;
     size_t take = closing ? left : nl ? (size_t)(nl - from) + 1 : 0;
-    struct ctl_error err;
     if (take == 0)
         return 0;
 
     size_t before = g->commands.count;
-    int rc = ctl_parse_more(handle_scope(h), from, take, g->lines, &g->commands, &err);
+    int rc = ctl_parse_more(handle_scope(h), from, take, g->lines, &g->commands, err);
     if (rc == 0 && handle_scope(h) == CTL_SCOPE_MOUNT)
-        rc = disk_registry_check(&fs->disks, &g->commands, before, &err);
-    if (rc < 0) {
-        ctl_log(h, &err);
+        rc = disk_registry_check(&fs->disks, &g->commands, before, err);
+    if (rc < 0)
         return rc;
-    }
     for (size_t i = 0; i < take; i++)
         g->lines += from[i] == '\n';
     g->parsed += take;
@@ -156,16 +168,20 @@ static void ctl_gather_reset(struct ctl_gather *g)
 void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size)
 {
     struct ctl_gather *g = &h->gather;
+    struct ctl_error err = {0};
     int rc = 0;
 
     pthread_mutex_lock(&h->lock);
     if (g->error) {
-        rc = g->error; /* an earlier piece of this batch was refused: so is the batch */
-    } else if (h->disk && atomic_load(&h->disk->detached)) {
+        /* An earlier piece of this batch was refused, and so is the batch: keep that reason. */
+        pthread_mutex_unlock(&h->lock);
+        return (void)fuse_reply_err(req, -g->error);
+    }
+    if (h->disk && atomic_load(&h->disk->detached)) {
+        snprintf(err.text, sizeof err.text, "disk '%s' is detached", h->disk->id);
         rc = -ENXIO;
     } else if (g->len + size > CTL_WRITE_MAX) {
-        fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: a batch is at most %d bytes\n",
-                 h->disk ? h->disk->id : "mount", CTL_WRITE_MAX);
+        snprintf(err.text, sizeof err.text, "a batch is at most %d bytes", CTL_WRITE_MAX);
         rc = -EFBIG;
     } else {
         char *grown = realloc(g->text, g->len + size);
@@ -175,11 +191,13 @@ void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t si
             memcpy(grown + g->len, buf, size);
             g->text = grown;
             g->len += size;
-            rc = ctl_take_lines(faultfs_of(req), h, false);
+            rc = ctl_take_lines(faultfs_of(req), h, false, &err);
         }
     }
-    if (rc < 0)
+    if (rc < 0) {
         g->error = rc;
+        ctl_refuse(h, &err, rc);
+    }
     pthread_mutex_unlock(&h->lock);
     if (rc < 0)
         fuse_reply_err(req, -rc);
@@ -190,12 +208,15 @@ void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t si
 int ctl_file_flush(struct faultfs *fs, struct handle *h)
 {
     struct ctl_gather *g = &h->gather;
+    struct ctl_error err = {0};
     pthread_mutex_lock(&h->lock);
     int rc = g->error;
     if (rc == 0 && g->len > 0) {
-        rc = ctl_take_lines(fs, h, true);
+        rc = ctl_take_lines(fs, h, true, &err);
         if (rc == 0)
-            rc = ctl_commit(fs, h);
+            rc = ctl_commit(fs, h, &err);
+        if (rc < 0)
+            ctl_refuse(h, &err, rc);
     }
     /* The next write, through another copy of the descriptor, starts a new batch. */
     ctl_gather_reset(g);

@@ -349,16 +349,18 @@ static void faultfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
     handle_publish(req, h, fi);
 }
 
-static void reply_slice(fuse_req_t req, const struct handle *h, size_t size, off_t off)
+static void reply_slice(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
-    if (off < 0 || (size_t)off >= h->text_len)
-        return (void)fuse_reply_buf(req, NULL, 0);
-    size_t left = h->text_len - (size_t)off;
+    /* H's text is replaced when a ctl write is refused (ctl_file.c): copy it under the lock. */
+    pthread_mutex_lock(&h->lock);
+    size_t left = off >= 0 && (size_t)off < h->text_len ? h->text_len - (size_t)off : 0;
     size_t n = size < left ? size : left;
     char *copy = reply_buffer_get(n); /* see reply_buffer.c: H may be freed before writev returns */
+    if (copy && n)
+        memcpy(copy, h->text + off, n);
+    pthread_mutex_unlock(&h->lock);
     if (!copy)
         return (void)fuse_reply_err(req, ENOMEM);
-    memcpy(copy, h->text + off, n);
     fuse_reply_buf(req, copy, n);
 }
 
@@ -463,9 +465,12 @@ static void faultfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
 {
     struct handle *h = handle_of(fi);
     (void)ino;
-    if (h->kind != NODE_IMAGE)
-        return (void)fuse_reply_err(req, 0);
-    image_io_fsync(req, h->disk, datasync);
+    if (h->kind == NODE_IMAGE)
+        return (void)image_io_fsync(req, h->disk, datasync);
+    /* On a ctl file, fsync() applies what was written so far, as close() would. */
+    if (h->kind == NODE_MOUNT_CTL || h->kind == NODE_DISK_CTL)
+        return (void)fuse_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
+    fuse_reply_err(req, 0);
 }
 
 static void faultfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,

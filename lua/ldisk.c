@@ -40,41 +40,35 @@ LMount *ldisk_mount(lua_State *L, int di)
 
 /* ---- life cycle ---- */
 
-/* Checks IMAGE as attach_disk and with_image take it; raises with WHAT on error. */
-static void check_image(lua_State *L, const char *what, const char *image, const LMount *m)
-{
-    struct stat st;
-    char real[PATH_MAX];
-    if (stat(image, &st) < 0) {
-        if (errno == ENOENT)
-            luaL_error(L, "%s: image '%s' does not exist (Provium does not auto-create; create it first)",
-                       what, image);
-        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode))
-        luaL_error(L, "%s: image '%s' is not a regular file", what, image);
-    size_t n = strlen(m->dir);
-    if (realpath(image, real) && strncmp(real, m->dir, n) == 0 && real[n] == '/')
-        luaL_error(L, "%s: image '%s' is inside the faultfs mount %s (it would deadlock)", what,
-                   image, m->dir);
-}
-
-/* Opens IMAGE and attaches it to the mount; DI is the Disk's index. */
+/*
+ * Attaches IMAGE to the mount and opens it there for sector I/O; DI is the
+ * Disk's index. The daemon decides what an image may be (it walks the path
+ * safely); its reason is raised with WHAT in front.
+ */
 static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, const char *image)
 {
     LMount *m = ldisk_mount(L, di);
-    char real[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
-    check_image(L, what, image, m);
-    if (!realpath(image, real))
-        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno));
-    if (strcspn(real, " \t\n") != strlen(real))
-        luaL_error(L, "%s: image '%s': paths with blanks are not supported", what, real);
-    snprintf(line, sizeof line, "attach %s %s\n", d->mount_id, real);
-    int rc = lmount_write(m, "ctl", line);
+    char path[PATH_MAX], cwd[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
+    struct ctl_error err;
+    /* The protocol takes absolute paths; a script may name a relative one. */
+    if (image[0] == '/')
+        snprintf(path, sizeof path, "%s", image);
+    else if (!getcwd(cwd, sizeof cwd) ||
+             snprintf(path, sizeof path, "%s/%s", cwd, image) >= (int)sizeof path)
+        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno ? errno : ENAMETOOLONG));
+    if (strcspn(path, " \t\n") != strlen(path))
+        luaL_error(L, "%s: image '%s': paths with blanks are not supported", what, path);
+    snprintf(line, sizeof line, "attach %s %s\n", d->mount_id, path);
+    int rc = lmount_send(m, "ctl", line, &err);
+    if (rc == -ENOENT)
+        luaL_error(L, "%s: image '%s' does not exist (Provium does not auto-create; create it first)",
+                   what, image);
+    if (rc == -EEXIST)
+        luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
     if (rc < 0) {
-        if (rc == -EEXIST)
-            luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
-        luaL_error(L, "%s: attaching '%s' to %s: %s", what, real, m->dir, strerror(-rc));
+        /* The daemon names the command; the script called WHAT. */
+        const char *why = strncmp(err.text, "attach: ", 8) == 0 ? err.text + 8 : err.text;
+        luaL_error(L, "%s: %s", what, why);
     }
     d->in_mount = true;
     /* Sector I/O goes through the mount: the daemon's pipeline, faults and counts apply. */
@@ -82,7 +76,7 @@ static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, con
     int fd = lmount_open_file(m, line, O_RDWR);
     if (fd < 0)
         luaL_error(L, "%s: cannot open %s/%s read-write: %s", what, m->dir, line, strerror(-fd));
-    d->image = strdup(real);
+    d->image = strdup(path);
     d->fd = fd;
 }
 
@@ -94,8 +88,9 @@ static void disk_drop_image(lua_State *L, int di, LDisk *d)
         lua_getiuservalue(L, di, 2);
         LMount *m = luaL_testudata(L, -1, FAULTFS_MOUNT);
         if (m && m->dir) {
+            struct ctl_error ignored;
             snprintf(line, sizeof line, "detach %s\n", d->mount_id);
-            lmount_write(m, "ctl", line); /* best effort: the mount may already be gone */
+            lmount_send(m, "ctl", line, &ignored); /* best effort: the mount may be gone */
         }
         lua_pop(L, 1);
         d->in_mount = false;

@@ -197,10 +197,9 @@ int ldisk_send(lua_State *L, LDisk *d, const char *what, const char *text)
     if (d->in_mount) {
         char rel[DISK_ID_MAX + 8];
         snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
-        rc = lmount_write(ldisk_mount(L, 1), rel, text);
+        rc = lmount_send(ldisk_mount(L, 1), rel, text, &err);
         if (rc < 0)
-            return luaL_error(L, "%s: writing %s/%s: %s", what, ldisk_mount(L, 1)->dir, rel,
-                              strerror(-rc));
+            return luaL_error(L, "%s: %s/%s: %s", what, ldisk_mount(L, 1)->dir, rel, err.text);
     }
     return 0;
 }

@@ -9,6 +9,7 @@
 #ifndef FAULTFS_LFAULTFS_H
 #define FAULTFS_LFAULTFS_H
 
+#include "ctl_parse.h"
 #include "disk_id.h"
 
 #include <lauxlib.h>
@@ -37,8 +38,8 @@ typedef struct LMount {
 /* The Mount at INDEX, raising an error if it is closed. */
 LMount *lmount_check(lua_State *L, int index);
 
-/* Writes TEXT to DIR/RELPATH in one write(); 0 or -errno. */
-int lmount_write(const LMount *m, const char *relpath, const char *text);
+/* Sends TEXT as one batch to the ctl file DIR/RELPATH: 0, or -errno with the daemon's reason. */
+int lmount_send(const LMount *m, const char *relpath, const char *text, struct ctl_error *err);
 /* Opens MOUNT/RELPATH with FLAGS (O_CLOEXEC added): the descriptor, or -errno. */
 int lmount_open_file(const LMount *m, const char *relpath, int flags);
 

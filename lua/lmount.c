@@ -10,6 +10,8 @@
  */
 #include "lfaultfs.h"
 
+#include "ctl_client.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -51,17 +53,11 @@ int lmount_open_file(const LMount *m, const char *relpath, int flags)
     return fd < 0 ? -errno : fd;
 }
 
-int lmount_write(const LMount *m, const char *relpath, const char *text)
+int lmount_send(const LMount *m, const char *relpath, const char *text, struct ctl_error *err)
 {
-    int fd = lmount_open_file(m, relpath, O_WRONLY);
-    if (fd < 0)
-        return fd;
-    ssize_t n = write(fd, text, strlen(text));
-    int rc = n < 0 ? -errno : 0;
-    /* A ctl batch is applied at close: its error, if any, comes from there. */
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    return rc;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", m->dir, relpath);
+    return ctl_client_send(path, text, err);
 }
 
 char *lmount_read(const LMount *m, const char *relpath)

@@ -1,4 +1,5 @@
 /* faultctl: switch faults and attach disks of a faultfs mount from a shell. */
+#include "ctl_client.h"
 #include "ctl_parse.h"
 #include "disk_id.h"
 
@@ -88,7 +89,10 @@ static enum target_kind target_kind(const char *target)
     return stat(path, &st) == 0 ? TARGET_MOUNT : TARGET_NONE;
 }
 
-/* Checks TEXT with the daemon's own parser and TARGET's kind, then sends it in one write(). */
+/*
+ * Checks TEXT with the daemon's own parser and TARGET's kind, then sends it;
+ * a refusal prints the daemon's own reason. The exit status: 0 or 1.
+ */
 static int send_batch(const char *target, enum ctl_scope scope, const char *text)
 {
     struct ctl_batch batch;
@@ -104,22 +108,13 @@ static int send_batch(const char *target, enum ctl_scope scope, const char *text
                     target);
     if (scope == CTL_SCOPE_DISK && kind == TARGET_MOUNT)
         return fail("%s is a mount: faults go to one of its disks (%s/ID)", target, target);
+    if (kind == TARGET_NONE)
+        return fail("%s is not a faultfs %s", target,
+                    scope == CTL_SCOPE_DISK ? "disk (MOUNT/ID)" : "mount");
 
     ctl_path(path, sizeof path, target, "ctl");
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail("%s is not a faultfs %s: %s: %s", target,
-                    scope == CTL_SCOPE_DISK ? "disk (MOUNT/ID)" : "mount", path, strerror(errno));
-    ssize_t n = write(fd, text, strlen(text));
-    int saved = errno;
-    /* The daemon applies the batch at close: a refusal found then comes from close(). */
-    if (close(fd) < 0 && n >= 0) {
-        n = -1;
-        saved = errno;
-    }
-    if (n < 0)
-        return -saved;
-    return 0;
+    rc = ctl_client_send(path, text, &err);
+    return rc < 0 ? fail("%s", err.text) : 0;
 }
 
 /* ---- disk commands ---- */
@@ -132,8 +127,7 @@ static int cmd_inject(const char *target, int argc, char **argv)
     if (!fault_mode_find(argv[0], strlen(argv[0])))
         return fail("inject: unknown mode '%s' (expected eio_read, eio_write or slow)", argv[0]);
     snprintf(line, sizeof line, "%s%s%s\n", argv[0], argc == 2 ? " " : "", argc == 2 ? argv[1] : "");
-    int rc = send_batch(target, CTL_SCOPE_DISK, line);
-    return rc < 0 ? fail("inject %s: %s", argv[0], strerror(-rc)) : rc;
+    return send_batch(target, CTL_SCOPE_DISK, line);
 }
 
 static int cmd_clear(const char *target, int argc, char **argv)
@@ -142,8 +136,7 @@ static int cmd_clear(const char *target, int argc, char **argv)
     if (argc > 1)
         return fail("clear takes at most one MODE");
     snprintf(line, sizeof line, "clear%s%s\n", argc ? " " : "", argc ? argv[0] : "");
-    int rc = send_batch(target, CTL_SCOPE_DISK, line);
-    return rc < 0 ? fail("clear: %s", strerror(-rc)) : rc;
+    return send_batch(target, CTL_SCOPE_DISK, line);
 }
 
 static json_t *faults_json(const char *text)
@@ -200,36 +193,20 @@ static int cmd_status(const char *target, int argc, char **argv)
 
 static int cmd_attach(const char *target, int argc, char **argv)
 {
-    char image[PATH_MAX];
-    char line[PATH_MAX + 256];
-    struct stat st;
+    char image[PATH_MAX], cwd[PATH_MAX];
+    char line[PATH_MAX * 2 + 256];
     if (argc < 2 || argc > 3)
         return fail("attach needs ID IMAGE [size=BYTES]");
     /* The protocol takes absolute paths; a shell user may type a relative one. */
     if (argv[1][0] == '/')
         snprintf(image, sizeof image, "%s", argv[1]);
-    else if (!realpath(argv[1], image))
-        return errno == ENOENT
-                   ? fail("attach: image '%s' does not exist (faultfs never creates images)", argv[1])
-                   : fail("attach: image '%s': %s", argv[1], strerror(errno));
-    if (stat(image, &st) < 0)
-        return fail("attach: image '%s': %s", image, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return fail("attach: image '%s' is not a regular file", image);
-    char mount_real[PATH_MAX], image_real[PATH_MAX];
-    size_t n = realpath(target, mount_real) ? strlen(mount_real) : 0;
-    if (n && realpath(image, image_real) && strncmp(image_real, mount_real, n) == 0 &&
-        image_real[n] == '/')
-        return fail("attach: image '%s' is inside the faultfs mount %s (it would deadlock)",
-                    image, mount_real);
+    else if (!getcwd(cwd, sizeof cwd))
+        return fail("attach: image '%s': %s", argv[1], strerror(errno));
+    else if (snprintf(image, sizeof image, "%s/%s", cwd, argv[1]) >= (int)sizeof image)
+        return fail("attach: image '%s': %s", argv[1], strerror(ENAMETOOLONG));
     snprintf(line, sizeof line, "attach %s %s%s%s\n", argv[0], image, argc == 3 ? " " : "",
              argc == 3 ? argv[2] : "");
-    int rc = send_batch(target, CTL_SCOPE_MOUNT, line);
-    if (rc == -EEXIST)
-        return fail("attach: disk '%s' is already attached", argv[0]);
-    if (rc == -EINVAL)
-        return fail("attach: image '%s' was refused (see the daemon's log for the reason)", image);
-    return rc < 0 ? fail("attach %s: %s", argv[0], strerror(-rc)) : rc;
+    return send_batch(target, CTL_SCOPE_MOUNT, line);
 }
 
 static int cmd_detach(const char *target, int argc, char **argv)
@@ -241,10 +218,7 @@ static int cmd_detach(const char *target, int argc, char **argv)
     if (disk_id_check(argv[0], strlen(argv[0]), &why) < 0)
         return fail("detach: bad disk ID '%s': %s", argv[0], why);
     snprintf(line, sizeof line, "detach %s\n", argv[0]);
-    int rc = send_batch(target, CTL_SCOPE_MOUNT, line);
-    if (rc == -ENOENT)
-        return fail("detach: no disk '%s' is attached", argv[0]);
-    return rc < 0 ? fail("detach %s: %s", argv[0], strerror(-rc)) : rc;
+    return send_batch(target, CTL_SCOPE_MOUNT, line);
 }
 
 static int cmd_list(const char *target, int argc, char **argv)

@@ -98,6 +98,26 @@ check "a write after a refused one fails" fails_with "later write: Invalid argum
     syswrite($f, "eio_read\n") or die "later write: $!\n"' "$MNT/vda/ctl"
 check "and nothing is applied" same "$(cat "$MNT/vda/ctl")" ""
 
+# The writer learns why: after a refusal, reading the same open file returns the reason.
+reason=$(perl -e '
+    open(my $f, "+<", $ARGV[0]) or die; syswrite($f, "eio_read\nslow 5x\n") and die "accepted\n";
+    sysseek($f, 0, 0); sysread($f, my $why, 4096); print $why' "$MNT/vda/ctl")
+check "a refused write leaves its reason to read on the same file" same "$reason" \
+    "line 2, column 6: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)"
+# fsync() applies the batch so far, as close() would, and reports a refusal only it finds.
+check "fsync applies what was written" perl -MIO::Handle -e '
+    open(my $f, "+<", $ARGV[0]) or die; syswrite($f, "eio_read\n") or die;
+    $f->sync or die "fsync: $!\n"; open(my $r, "<", $ARGV[0]) or die; my $now = join "", <$r>;
+    die "not applied by fsync: $now\n" if $now ne "eio_read\n"' "$MNT/vda/ctl"
+echo clear >"$MNT/vda/ctl"
+cp "$WORK/a.img" "$WORK/gone.img"
+reason=$(perl -MIO::Handle -e '
+    open(my $f, "+<", $ARGV[0]) or die; syswrite($f, "attach late $ARGV[1]\n") or die "write: $!\n";
+    unlink $ARGV[1]; $f->sync and die "fsync accepted\n"; $! == 2 or die "fsync: $!\n";
+    sysseek($f, 0, 0); sysread($f, my $why, 4096); print $why' "$MNT/ctl" "$WORK/gone.img")
+check "a refusal at fsync leaves its reason too" same "$reason" \
+    "line 1, column 1: attach: image '$WORK/gone.img' does not exist (faultfs never creates images)"
+
 # A batch stops at 64 KiB.
 head -c 70000 /dev/zero | tr '\0' '#' >"$WORK/huge"
 check "a batch over 64 KiB fails" fails_with "File too large" sh -c "cat '$WORK/huge' > '$MNT/vda/ctl'"

@@ -40,7 +40,7 @@ check "list shows both disks" bash -c "'$FAULTCTL' '$MNT' list | grep -q '^vdb  
 check "list --json is the mount's JSON" same "$(fc "$MNT" list --json)" "$(cat "$MNT/ctl")"
 (cd "$WORK" && "$FAULTCTL" "$MNT" attach vdc b.img)
 check "attach takes a relative image path" grep -q "\"image\": \"$WORK/b.img\"" "$MNT/ctl"
-check "a missing image is named" fails_with "faultctl: attach: image '$WORK/nope.img': No such file or directory" fc "$MNT" attach vdd "$WORK/nope.img"
+check "a missing image is named" fails_with "faultctl: attach: image '$WORK/nope.img' does not exist (faultfs never creates images)" fc "$MNT" attach vdd "$WORK/nope.img"
 check "a directory is named" fails_with "faultctl: attach: image '$WORK' is not a regular file" fc "$MNT" attach vdd "$WORK"
 check "an image inside the mount is named" fails_with "is inside the faultfs mount $MNT" fc "$MNT" attach vdd "$MNT/vda/image"
 check "a duplicate id is named" fails_with "faultctl: attach: disk 'vdb' is already attached" fc "$MNT" attach vdb "$WORK/b.img"
