@@ -8,25 +8,25 @@
 #include <unistd.h>
 
 /* Fills ERR with the reason the daemon left in FD, or with strerror(-RC). */
-static void client_reason(int fd, int rc, struct ctl_error *err)
+static void client_reason(int fd, int rc, struct ff_error *err)
 {
-    char text[CTL_ERROR_TEXT_MAX + 64];
+    char text[FF_ERROR_MSG_MAX + 64];
     ssize_t n = pread(fd, text, sizeof text - 1, 0);
     text[n > 0 ? n : 0] = '\0';
-    if (n <= 0 || ctl_error_parse(text, err) < 0) {
+    if (n <= 0 || ff_error_parse(text, err) < 0) {
         memset(err, 0, sizeof *err);
-        snprintf(err->text, sizeof err->text, "%s", strerror(-rc));
+        snprintf(err->msg, sizeof err->msg, "%s", strerror(-rc));
     }
 }
 
-int ctl_client_send(const char *path, const char *text, struct ctl_error *err)
+int ctl_client_send(const char *path, const char *text, struct ff_error *err)
 {
     size_t len = strlen(text), done = 0;
     memset(err, 0, sizeof *err);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
-        snprintf(err->text, sizeof err->text, "%s: %s", path, strerror(-rc));
+        snprintf(err->msg, sizeof err->msg, "%s: %s", path, strerror(-rc));
         return rc;
     }
     int rc = 0;

@@ -27,13 +27,13 @@ struct ctl_line {
 /* The words quoted into an error are cut to this many bytes. */
 #define CTL_QUOTE_MAX 96
 
-static int ctl_fail(struct ctl_error *err, unsigned line, unsigned column, const char *fmt, ...)
+static int ctl_fail(struct ff_error *err, unsigned line, unsigned column, const char *fmt, ...)
 {
     va_list ap;
     err->line = line;
     err->column = column;
     va_start(ap, fmt);
-    vsnprintf(err->text, sizeof err->text, fmt, ap);
+    ff_error_vset(err, -EINVAL, fmt, ap);
     va_end(ap);
     return -EINVAL;
 }
@@ -66,7 +66,7 @@ static const char *ctl_quote(const struct ctl_word *w, char buf[CTL_QUOTE_MAX + 
 }
 
 static int ctl_split(const char *text, size_t len, unsigned number, struct ctl_line *line,
-                     struct ctl_error *err)
+                     struct ff_error *err)
 {
     size_t i = 0;
     line->count = 0;
@@ -108,7 +108,7 @@ static int ctl_push(struct ctl_batch *batch, struct ctl_command **out)
 }
 
 static int ctl_too_many(const struct ctl_line *line, size_t allowed, const char *what,
-                        struct ctl_error *err)
+                        struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     if (line->count <= allowed)
@@ -121,7 +121,7 @@ static int ctl_too_many(const struct ctl_line *line, size_t allowed, const char 
 /* ---- ID/ctl: fault commands ---- */
 
 static int ctl_parse_mode(const struct ctl_line *line, const struct fault_mode *mode,
-                          struct ctl_command *cmd, struct ctl_error *err)
+                          struct ctl_command *cmd, struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     cmd->op = CTL_OP_FAULT;
@@ -147,7 +147,7 @@ static int ctl_parse_mode(const struct ctl_line *line, const struct fault_mode *
 }
 
 static int ctl_parse_clear(const struct ctl_line *line, struct ctl_command *cmd,
-                           struct ctl_error *err)
+                           struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     cmd->op = CTL_OP_FAULT;
@@ -166,7 +166,7 @@ static int ctl_parse_clear(const struct ctl_line *line, struct ctl_command *cmd,
 }
 
 static int ctl_parse_disk_line(const struct ctl_line *line, struct ctl_command *cmd,
-                               struct ctl_error *err)
+                               struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     const struct ctl_word *verb = &line->words[0];
@@ -226,7 +226,7 @@ int ctl_parse_size(const char *text, size_t len, uint64_t *out, const char **why
 }
 
 static int ctl_parse_id(const struct ctl_line *line, size_t at, const char *what,
-                        struct ctl_command *cmd, struct ctl_error *err)
+                        struct ctl_command *cmd, struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     if (line->count <= at)
@@ -280,7 +280,7 @@ static const char *ctl_path_problem(const struct ctl_word *w)
 }
 
 static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd,
-                            struct ctl_error *err)
+                            struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     cmd->op = CTL_OP_ATTACH;
@@ -318,7 +318,7 @@ static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd
 }
 
 static int ctl_parse_mount_line(const struct ctl_line *line, struct ctl_command *cmd,
-                                struct ctl_error *err)
+                                struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     const struct ctl_word *verb = &line->words[0];
@@ -340,14 +340,14 @@ static int ctl_parse_mount_line(const struct ctl_line *line, struct ctl_command 
 /* ---- batches ---- */
 
 int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_batch *out,
-              struct ctl_error *err)
+              struct ff_error *err)
 {
     memset(out, 0, sizeof *out);
     return ctl_parse_more(scope, text, len, 1, out, err);
 }
 
 int ctl_parse_more(enum ctl_scope scope, const char *text, size_t len, unsigned first_line,
-                   struct ctl_batch *out, struct ctl_error *err)
+                   struct ctl_batch *out, struct ff_error *err)
 {
     memset(err, 0, sizeof *err);
     if (len > CTL_WRITE_MAX)
@@ -403,22 +403,4 @@ int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *ta
     int rc = fault_table_apply(table, edits, n);
     free(edits);
     return rc;
-}
-
-void ctl_error_format(const struct ctl_error *err, char *buf, size_t size)
-{
-    if (err->line == 0)
-        snprintf(buf, size, "%s", err->text); /* a batch refused as a whole */
-    else
-        snprintf(buf, size, "line %u, column %u: %s", err->line, err->column, err->text);
-}
-
-int ctl_error_parse(const char *text, struct ctl_error *err)
-{
-    int used = 0;
-    memset(err, 0, sizeof *err);
-    if (sscanf(text, "line %u, column %u: %n", &err->line, &err->column, &used) != 2 || !used)
-        err->line = err->column = 0;
-    snprintf(err->text, sizeof err->text, "%.*s", (int)strcspn(text + used, "\n"), text + used);
-    return err->text[0] ? 0 : -EINVAL;
 }

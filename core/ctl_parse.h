@@ -11,6 +11,7 @@
 
 #include "disk_id.h"
 #include "fault_table.h"
+#include "ff_error.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,22 +45,13 @@ struct ctl_batch {
     size_t capacity;
 };
 
-#define CTL_ERROR_TEXT_MAX 320
-
-/* Where and why a batch was refused; TEXT names the bad value. */
-struct ctl_error {
-    unsigned line;   /* 1-based */
-    unsigned column; /* 1-based byte column of the offending word */
-    char text[CTL_ERROR_TEXT_MAX];
-};
-
 /*
  * Parses LEN bytes of TEXT into OUT (which the caller frees with
  * ctl_batch_free, also on error). Returns 0, or -EINVAL with ERR filled;
  * -ENOMEM if memory runs out.
  */
 int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_batch *out,
-              struct ctl_error *err);
+              struct ff_error *err);
 
 /*
  * Parses more lines of a batch written in pieces: appends their commands to
@@ -67,18 +59,12 @@ int ctl_parse(enum ctl_scope scope, const char *text, size_t len, struct ctl_bat
  * line of TEXT. Returns as ctl_parse; on error OUT may hold some of them.
  */
 int ctl_parse_more(enum ctl_scope scope, const char *text, size_t len, unsigned first_line,
-                   struct ctl_batch *out, struct ctl_error *err);
+                   struct ctl_batch *out, struct ff_error *err);
 
 void ctl_batch_free(struct ctl_batch *batch);
 
 /* Applies the fault edits of a disk batch to TABLE, all or nothing (see fault_table_apply). */
 int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *table);
-
-/* "line 2, column 6: slow: bad duration '5x': ..."; just the text when LINE is 0. */
-void ctl_error_format(const struct ctl_error *err, char *buf, size_t size);
-
-/* The inverse: reads what ctl_error_format wrote (up to its newline). 0, or -EINVAL if empty. */
-int ctl_error_parse(const char *text, struct ctl_error *err);
 
 /*
  * Parses a byte count: digits with an optional K, M, G or T suffix (powers

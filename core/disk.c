@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 int disk_open(const char *id, const char *image, uint64_t size_limit,
-              const struct image_guard *guard, struct disk **out, char *why, size_t why_size)
+              const struct image_guard *guard, struct disk **out, struct ff_error *err)
 {
-    int fd = image_open(image, guard, why, why_size);
+    int fd = image_open(image, guard, err);
     if (fd < 0)
         return fd;
 
@@ -25,8 +25,7 @@ int disk_open(const char *id, const char *image, uint64_t size_limit,
             free(disk->image_path);
         free(disk);
         close(fd);
-        snprintf(why, why_size, "out of memory");
-        return -ENOMEM;
+        return ff_error_set(err, -ENOMEM, "out of memory");
     }
     snprintf(disk->id, sizeof disk->id, "%s", id);
     disk->fd = fd;

@@ -11,6 +11,7 @@
 
 #include "disk_id.h"
 #include "fault_table.h"
+#include "ff_error.h"
 #include "image_open.h"
 
 #include <jansson.h>
@@ -49,11 +50,11 @@ struct disk {
 /*
  * Opens IMAGE for disk ID: it must be an absolute path to an existing
  * regular file, not inside the mount GUARD watches (may be NULL); see
- * image_open(). Nothing is ever created. Returns 0, or -errno with WHY
+ * image_open(). Nothing is ever created. Returns 0, or -errno with ERR
  * naming the path and the reason.
  */
 int disk_open(const char *id, const char *image, uint64_t size_limit,
-              const struct image_guard *guard, struct disk **out, char *why, size_t why_size);
+              const struct image_guard *guard, struct disk **out, struct ff_error *err);
 
 void disk_ref(struct disk *disk);
 void disk_unref(struct disk *disk);

@@ -121,14 +121,14 @@ json_t *disk_registry_json(struct disk_registry *reg)
 
 /* ---- batches ---- */
 
-static int registry_fail(struct ctl_error *err, const struct ctl_command *cmd, int rc,
+static int registry_fail(struct ff_error *err, const struct ctl_command *cmd, int rc,
                          const char *fmt, ...)
 {
     va_list ap;
     err->line = cmd->line;
     err->column = 1;
     va_start(ap, fmt);
-    vsnprintf(err->text, sizeof err->text, fmt, ap);
+    ff_error_vset(err, rc, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -175,7 +175,7 @@ static struct disk *registry_remove(struct disk_registry *reg, const char *id)
 
 /* Whether ids are in use or missing for commands [FROM, count). Caller holds the lock. */
 static int registry_check_ids(struct disk_registry *reg, const struct ctl_batch *batch,
-                              size_t from, struct ctl_error *err)
+                              size_t from, struct ff_error *err)
 {
     for (size_t i = from; i < batch->count; i++) {
         const struct ctl_command *c = &batch->commands[i];
@@ -189,7 +189,7 @@ static int registry_check_ids(struct disk_registry *reg, const struct ctl_batch 
 }
 
 int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch, size_t from,
-                        struct ctl_error *err)
+                        struct ff_error *err)
 {
     int rc = 0;
     memset(err, 0, sizeof *err);
@@ -199,12 +199,12 @@ int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch
     /* Outside the lock, as in apply: the walk to an image may take its time. */
     for (size_t i = from; i < batch->count && rc == 0; i++) {
         const struct ctl_command *c = &batch->commands[i];
-        char why[CTL_ERROR_TEXT_MAX - 16];
+        struct ff_error why;
         if (c->op != CTL_OP_ATTACH)
             continue;
-        int fd = image_open(c->image, &reg->guard, why, sizeof why);
+        int fd = image_open(c->image, &reg->guard, &why);
         if (fd < 0)
-            rc = registry_fail(err, c, fd, "attach: %s", why);
+            rc = registry_fail(err, c, fd, "attach: %s", why.msg);
         else
             close(fd);
     }
@@ -212,7 +212,7 @@ int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch
 }
 
 int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
-                        struct ctl_error *err)
+                        struct ff_error *err)
 {
     struct disk **opened = calloc(batch->count ? batch->count : 1, sizeof *opened);
     struct disk **removed = calloc(batch->count ? batch->count : 1, sizeof *opened);
@@ -227,13 +227,12 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
     /* Open every image first, without the lock: checking a path may look inside the mount. */
     for (size_t i = 0; i < batch->count && rc == 0; i++) {
         const struct ctl_command *c = &batch->commands[i];
-        char why[CTL_ERROR_TEXT_MAX - 16];
+        struct ff_error why;
         if (c->op != CTL_OP_ATTACH)
             continue;
-        rc = disk_open(c->id, c->image, c->size_limit, &reg->guard, &opened[i], why,
-                       sizeof why);
+        rc = disk_open(c->id, c->image, c->size_limit, &reg->guard, &opened[i], &why);
         if (rc < 0)
-            registry_fail(err, c, rc, "attach: %s", why);
+            registry_fail(err, c, rc, "attach: %s", why.msg);
     }
     if (rc < 0)
         goto out;

@@ -38,7 +38,7 @@ void disk_registry_destroy(struct disk_registry *reg);
  * image that is not a regular file or lies inside the mount.
  */
 int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
-                        struct ctl_error *err);
+                        struct ff_error *err);
 
 /*
  * Checks commands [FROM, count) of BATCH as apply would, against the disks
@@ -47,7 +47,7 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
  * batch written in pieces report a mistake at the piece that makes it.
  */
 int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch, size_t from,
-                        struct ctl_error *err);
+                        struct ff_error *err);
 
 /* The attached disk with this id or serial, with a reference the caller drops; NULL if none. */
 struct disk *disk_registry_find_id(struct disk_registry *reg, const char *id, size_t len);

@@ -216,20 +216,16 @@ static int walk_run(struct walk *w, int *last, struct stat *st)
     return fstatat(*last, "", st, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
-int image_open(const char *path, const struct image_guard *guard, char *why, size_t why_size)
+int image_open(const char *path, const struct image_guard *guard, struct ff_error *err)
 {
     struct walk w = {.guard = guard && guard->root ? guard : NULL};
     struct stat checked, opened;
     int last = -1, fd = -1;
 
-    if (path[0] != '/') {
-        snprintf(why, why_size, "image path '%s' is not absolute", path);
-        return -EINVAL;
-    }
-    if (strlen(path) >= sizeof w.rest) {
-        snprintf(why, why_size, "image path '%s' is too long", path);
-        return -ENAMETOOLONG;
-    }
+    if (path[0] != '/')
+        return ff_error_set(err, -EINVAL, "image path '%s' is not absolute", path);
+    if (strlen(path) >= sizeof w.rest)
+        return ff_error_set(err, -ENAMETOOLONG, "image path '%s' is too long", path);
     strcpy(w.rest, path);
     w.dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     int rc = w.dir < 0 ? -errno : mount_id_of(w.dir, &w.dir_mnt);
@@ -260,26 +256,21 @@ int image_open(const char *path, const struct image_guard *guard, char *why, siz
 
     switch (rc) {
     case -ENOENT:
-        snprintf(why, why_size, "image '%s' does not exist (faultfs never creates images)", path);
-        break;
+        return ff_error_set(err, rc, "image '%s' does not exist (faultfs never creates images)",
+                            path);
     case -EXDEV:
-        snprintf(why, why_size, "image '%s' is inside the faultfs mount %s (it would deadlock)",
-                 path, w.guard ? w.guard->root : "");
-        rc = -EINVAL;
-        break;
+        return ff_error_set(err, -EINVAL,
+                            "image '%s' is inside the faultfs mount %s (it would deadlock)", path,
+                            w.guard ? w.guard->root : "");
     case -EISDIR:
     case -EINVAL:
-        snprintf(why, why_size, "image '%s' is not a regular file", path);
-        break;
+        return ff_error_set(err, rc, "image '%s' is not a regular file", path);
     case -EACCES:
     case -EPERM:
     case -EROFS:
     case -ETXTBSY:
-        snprintf(why, why_size, "cannot open image '%s' read-write: %s", path, strerror(-rc));
-        break;
+        return ff_error_set(err, rc, "cannot open image '%s' read-write: %s", path, strerror(-rc));
     default:
-        snprintf(why, why_size, "image '%s': %s", path, strerror(-rc));
-        break;
+        return ff_error_set(err, rc, "image '%s': %s", path, strerror(-rc));
     }
-    return rc;
 }

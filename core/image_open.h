@@ -15,6 +15,8 @@
 #ifndef FAULTFS_IMAGE_OPEN_H
 #define FAULTFS_IMAGE_OPEN_H
 
+#include "ff_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -40,10 +42,10 @@ int image_guard_mounted(struct image_guard *guard);
 /*
  * Opens the absolute PATH read-write: it must name an existing regular
  * file, not under GUARD's root directory nor on its mount (GUARD may be
- * NULL). Returns the descriptor, or -errno with WHY naming PATH and the
+ * NULL). Returns the descriptor, or -errno with ERR naming PATH and the
  * reason: -EXDEV (inside the mount), -EISDIR, -EINVAL (not a regular file
  * or not absolute), -ENOENT, -ELOOP, -ENAMETOOLONG, -EACCES and the like.
  */
-int image_open(const char *path, const struct image_guard *guard, char *why, size_t why_size);
+int image_open(const char *path, const struct image_guard *guard, struct ff_error *err);
 
 #endif

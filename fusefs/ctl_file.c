@@ -77,12 +77,12 @@ static enum ctl_scope handle_scope(const struct handle *h)
  * A refused batch: the reason goes to the log, and becomes what reading this
  * open file returns, so the writer can learn it (ctl_client.h).
  */
-static void ctl_refuse(struct handle *h, struct ctl_error *err, int rc)
+static void ctl_refuse(struct handle *h, struct ff_error *err, int rc)
 {
-    char why[CTL_ERROR_TEXT_MAX + 64];
-    if (!err->text[0])
-        snprintf(err->text, sizeof err->text, "%s", strerror(-rc));
-    ctl_error_format(err, why, sizeof why);
+    char why[FF_ERROR_MSG_MAX + 64];
+    if (!err->msg[0])
+        snprintf(err->msg, sizeof err->msg, "%s", strerror(-rc));
+    ff_error_format(err, why, sizeof why);
     fuse_log(FUSE_LOG_ERR, "faultfs: %s ctl: %s\n", h->disk ? h->disk->id : "mount", why);
     size_t len = strlen(why);
     char *text = malloc(len + 2);
@@ -96,7 +96,7 @@ static void ctl_refuse(struct handle *h, struct ctl_error *err, int rc)
 }
 
 /* Applies the batch H has gathered: 0, or -errno with ERR. */
-static int ctl_commit(struct faultfs *fs, struct handle *h, struct ctl_error *err)
+static int ctl_commit(struct faultfs *fs, struct handle *h, struct ff_error *err)
 {
     struct ctl_batch *batch = &h->gather.commands;
     struct disk **detached = NULL;
@@ -104,7 +104,7 @@ static int ctl_commit(struct faultfs *fs, struct handle *h, struct ctl_error *er
     int rc = 0;
 
     if (h->disk && atomic_load(&h->disk->detached)) {
-        snprintf(err->text, sizeof err->text, "disk '%s' is detached", h->disk->id);
+        snprintf(err->msg, sizeof err->msg, "disk '%s' is detached", h->disk->id);
         return -ENXIO;
     }
     if (handle_scope(h) == CTL_SCOPE_MOUNT) {
@@ -135,7 +135,7 @@ static int ctl_commit(struct faultfs *fs, struct handle *h, struct ctl_error *er
  * attached now. 0, or -errno with ERR.
  */
 static int ctl_take_lines(struct faultfs *fs, struct handle *h, bool closing,
-                          struct ctl_error *err)
+                          struct ff_error *err)
 {
     struct ctl_gather *g = &h->gather;
     const char *from = g->text + g->parsed;
@@ -168,7 +168,7 @@ static void ctl_gather_reset(struct ctl_gather *g)
 void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size)
 {
     struct ctl_gather *g = &h->gather;
-    struct ctl_error err = {0};
+    struct ff_error err = {0};
     int rc = 0;
 
     pthread_mutex_lock(&h->lock);
@@ -178,10 +178,10 @@ void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t si
         return (void)fuse_reply_err(req, -g->error);
     }
     if (h->disk && atomic_load(&h->disk->detached)) {
-        snprintf(err.text, sizeof err.text, "disk '%s' is detached", h->disk->id);
+        snprintf(err.msg, sizeof err.msg, "disk '%s' is detached", h->disk->id);
         rc = -ENXIO;
     } else if (g->len + size > CTL_WRITE_MAX) {
-        snprintf(err.text, sizeof err.text, "a batch is at most %d bytes", CTL_WRITE_MAX);
+        snprintf(err.msg, sizeof err.msg, "a batch is at most %d bytes", CTL_WRITE_MAX);
         rc = -EFBIG;
     } else {
         char *grown = realloc(g->text, g->len + size);
@@ -208,7 +208,7 @@ void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t si
 int ctl_file_flush(struct faultfs *fs, struct handle *h)
 {
     struct ctl_gather *g = &h->gather;
-    struct ctl_error err = {0};
+    struct ff_error err = {0};
     pthread_mutex_lock(&h->lock);
     int rc = g->error;
     if (rc == 0 && g->len > 0) {

@@ -69,11 +69,11 @@ static int attach_disk_option(struct disk_registry *disks, const char *spec)
 {
     char line[PATH_MAX * 2 + 128];
     char cwd[PATH_MAX];
-    char why[CTL_ERROR_TEXT_MAX];
+    char why[FF_ERROR_MSG_MAX];
     const char *eq = strchr(spec, '=');
     const char *size = strstr(spec, ",size=");
     struct ctl_batch batch;
-    struct ctl_error err;
+    struct ff_error err;
 
     if (!eq || eq == spec || eq[1] == '\0' || (size && size < eq)) {
         fprintf(stderr, "faultfs: --disk '%s': expected ID=IMAGE[,size=BYTES]\n", spec);
@@ -100,7 +100,7 @@ static int attach_disk_option(struct disk_registry *disks, const char *spec)
         rc = disk_registry_apply(disks, &batch, &err);
     ctl_batch_free(&batch);
     if (rc < 0) {
-        snprintf(why, sizeof why, "%s", err.text[0] ? err.text : strerror(-rc));
+        snprintf(why, sizeof why, "%s", err.msg[0] ? err.msg : strerror(-rc));
         fprintf(stderr, "faultfs: --disk '%s': %s\n", spec, why);
     }
     return rc;

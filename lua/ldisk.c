@@ -49,7 +49,7 @@ static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, con
 {
     LMount *m = ldisk_mount(L, di);
     char path[PATH_MAX], cwd[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
-    struct ctl_error err;
+    struct ff_error err;
     /* The protocol takes absolute paths; a script may name a relative one. */
     if (image[0] == '/')
         snprintf(path, sizeof path, "%s", image);
@@ -67,7 +67,7 @@ static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, con
         luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
     if (rc < 0) {
         /* The daemon names the command; the script called WHAT. */
-        const char *why = strncmp(err.text, "attach: ", 8) == 0 ? err.text + 8 : err.text;
+        const char *why = strncmp(err.msg, "attach: ", 8) == 0 ? err.msg + 8 : err.msg;
         luaL_error(L, "%s: %s", what, why);
     }
     d->in_mount = true;
@@ -88,7 +88,7 @@ static void disk_drop_image(lua_State *L, int di, LDisk *d)
         lua_getiuservalue(L, di, 2);
         LMount *m = luaL_testudata(L, -1, FAULTFS_MOUNT);
         if (m && m->dir) {
-            struct ctl_error ignored;
+            struct ff_error ignored;
             snprintf(line, sizeof line, "detach %s\n", d->mount_id);
             lmount_send(m, "ctl", line, &ignored); /* best effort: the mount may be gone */
         }

@@ -42,7 +42,7 @@ static int disk_reload_faults(LDisk *d, const LMount *m)
     memcpy(batch_text, "clear\n", 6);
     memcpy(batch_text + 6, text, len + 1);
     struct ctl_batch batch;
-    struct ctl_error err;
+    struct ff_error err;
     int rc = ctl_parse(CTL_SCOPE_DISK, batch_text, len + 6, &batch, &err);
     if (rc == 0)
         rc = ctl_batch_apply_faults(&batch, &d->faults);
@@ -185,13 +185,13 @@ int ldisk_write_sectors(lua_State *L)
 int ldisk_send(lua_State *L, LDisk *d, const char *what, const char *text)
 {
     struct ctl_batch batch;
-    struct ctl_error err;
+    struct ff_error err;
     int rc = ctl_parse(CTL_SCOPE_DISK, text, strlen(text), &batch, &err);
     if (rc == 0 && !d->in_mount)
         rc = ctl_batch_apply_faults(&batch, &d->faults);
     ctl_batch_free(&batch);
     if (rc == -EINVAL)
-        return luaL_error(L, "%s: %s", what, err.text);
+        return luaL_error(L, "%s: %s", what, err.msg);
     if (rc < 0)
         return luaL_error(L, "%s: %s", what, strerror(-rc));
     if (d->in_mount) {
@@ -199,7 +199,7 @@ int ldisk_send(lua_State *L, LDisk *d, const char *what, const char *text)
         snprintf(rel, sizeof rel, "%s/ctl", d->mount_id);
         rc = lmount_send(ldisk_mount(L, 1), rel, text, &err);
         if (rc < 0)
-            return luaL_error(L, "%s: %s/%s: %s", what, ldisk_mount(L, 1)->dir, rel, err.text);
+            return luaL_error(L, "%s: %s/%s: %s", what, ldisk_mount(L, 1)->dir, rel, err.msg);
     }
     return 0;
 }

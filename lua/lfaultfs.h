@@ -39,7 +39,7 @@ typedef struct LMount {
 LMount *lmount_check(lua_State *L, int index);
 
 /* Sends TEXT as one batch to the ctl file DIR/RELPATH: 0, or -errno with the daemon's reason. */
-int lmount_send(const LMount *m, const char *relpath, const char *text, struct ctl_error *err);
+int lmount_send(const LMount *m, const char *relpath, const char *text, struct ff_error *err);
 /* Opens MOUNT/RELPATH with FLAGS (O_CLOEXEC added): the descriptor, or -errno. */
 int lmount_open_file(const LMount *m, const char *relpath, int flags);
 

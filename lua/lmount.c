@@ -53,7 +53,7 @@ int lmount_open_file(const LMount *m, const char *relpath, int flags)
     return fd < 0 ? -errno : fd;
 }
 
-int lmount_send(const LMount *m, const char *relpath, const char *text, struct ctl_error *err)
+int lmount_send(const LMount *m, const char *relpath, const char *text, struct ff_error *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", m->dir, relpath);

@@ -96,12 +96,12 @@ static enum target_kind target_kind(const char *target)
 static int send_batch(const char *target, enum ctl_scope scope, const char *text)
 {
     struct ctl_batch batch;
-    struct ctl_error err;
+    struct ff_error err;
     char path[PATH_MAX];
     int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
     ctl_batch_free(&batch);
     if (rc < 0)
-        return fail("%s", err.text);
+        return fail("%s", err.msg);
     enum target_kind kind = target_kind(target);
     if (scope == CTL_SCOPE_MOUNT && kind == TARGET_DISK)
         return fail("%s is a disk: attach, detach and list go to its mount (the folder above it)",
@@ -114,7 +114,7 @@ static int send_batch(const char *target, enum ctl_scope scope, const char *text
 
     ctl_path(path, sizeof path, target, "ctl");
     rc = ctl_client_send(path, text, &err);
-    return rc < 0 ? fail("%s", err.text) : 0;
+    return rc < 0 ? fail("%s", err.msg) : 0;
 }
 
 /* ---- disk commands ---- */
@@ -142,7 +142,7 @@ static int cmd_clear(const char *target, int argc, char **argv)
 static json_t *faults_json(const char *text)
 {
     struct ctl_batch batch;
-    struct ctl_error err;
+    struct ff_error err;
     json_t *faults = json_array();
     if (ctl_parse(CTL_SCOPE_DISK, text, strlen(text), &batch, &err) == 0) {
         for (size_t i = 0; i < batch.count; i++) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static struct ctl_batch batch;
-static struct ctl_error err;
+static struct ff_error err;
 
 static void teardown(void)
 {
@@ -19,7 +19,7 @@ TestSuite(ctl_parse, .fini = teardown);
 static void parse_ok(enum ctl_scope scope, const char *text)
 {
     int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
-    cr_assert_eq(rc, 0, "'%s' refused: line %u col %u: %s", text, err.line, err.column, err.text);
+    cr_assert_eq(rc, 0, "'%s' refused: line %u col %u: %s", text, err.line, err.column, err.msg);
 }
 
 static void parse_err(enum ctl_scope scope, const char *text, unsigned line, unsigned column,
@@ -27,7 +27,7 @@ static void parse_err(enum ctl_scope scope, const char *text, unsigned line, uns
 {
     int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
     cr_assert_eq(rc, -EINVAL, "'%s' accepted", text);
-    cr_assert_str_eq(err.text, message);
+    cr_assert_str_eq(err.msg, message);
     cr_assert_eq(err.line, line, "line %u, want %u", err.line, line);
     cr_assert_eq(err.column, column, "column %u, want %u", err.column, column);
 }
@@ -129,7 +129,7 @@ Test(ctl_parse, control_bytes_are_not_echoed)
     ctl_batch_free(&batch);
     const char nul[] = "eio_read\0x";
     cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, nul, sizeof nul - 1, &batch, &err), -EINVAL);
-    cr_assert_str_eq(err.text, "NUL byte in a command");
+    cr_assert_str_eq(err.msg, "NUL byte in a command");
     cr_assert_eq(err.column, 9);
 }
 
@@ -139,7 +139,7 @@ Test(ctl_parse, oversized_batch_is_refused)
     char *big = malloc(len);
     memset(big, '\n', len);
     cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, big, len, &batch, &err), -EINVAL);
-    cr_assert_str_eq(err.text, "batch of 65537 bytes is over the 65536-byte limit");
+    cr_assert_str_eq(err.msg, "batch of 65537 bytes is over the 65536-byte limit");
     free(big);
 }
 
@@ -236,8 +236,8 @@ Test(ctl_parse, a_long_quote_never_cuts_a_character)
     for (int i = 0; i < 60; i++)
         strcat(line, "\xc3\xa9"); /* 2-byte characters, 121 bytes in all */
     cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, line, strlen(line), &batch, &err), -EINVAL);
-    const char *open = strchr(err.text, '\'') + 1, *close = strstr(open, "...'");
-    cr_assert_not_null(close, "%s", err.text);
+    const char *open = strchr(err.msg, '\'') + 1, *close = strstr(open, "...'");
+    cr_assert_not_null(close, "%s", err.msg);
     cr_assert_eq((close - open) % 2, 1, "an odd count: the 'x' and whole characters");
 }
 
@@ -297,7 +297,7 @@ Test(ctl_parse, error_format_names_line_and_column)
     char text[512];
     parse_err(CTL_SCOPE_DISK, "\nslow 5x", 2, 6,
               "slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)");
-    ctl_error_format(&err, text, sizeof text);
+    ff_error_format(&err, text, sizeof text);
     cr_assert_str_eq(text,
                      "line 2, column 6: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)");
 }

@@ -19,14 +19,15 @@ static struct disk *disk;
 
 static void setup(void)
 {
-    char why[256], bytes[IMAGE_SIZE];
+    char bytes[IMAGE_SIZE];
+    struct ff_error why;
     int fd = mkstemp(image);
     cr_assert_geq(fd, 0);
     for (int i = 0; i < IMAGE_SIZE; i++)
         bytes[i] = (char)(i % 251);
     cr_assert_eq(write(fd, bytes, sizeof bytes), IMAGE_SIZE);
     close(fd);
-    cr_assert_eq(disk_open("vda", image, 0, NULL, &disk, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(disk_open("vda", image, 0, NULL, &disk, &why), 0, "%s", why.msg);
 }
 
 static void teardown(void)

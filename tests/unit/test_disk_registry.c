@@ -16,7 +16,7 @@
 static char dir[] = "/tmp/faultfs-registry-XXXXXX";
 static char mnt[PATH_MAX / 2];
 static struct disk_registry reg;
-static struct ctl_error err;
+static struct ff_error err;
 
 static void make_file(const char *name, size_t size)
 {
@@ -56,7 +56,7 @@ static int run(const char *fmt)
     struct ctl_batch batch;
     snprintf(text, sizeof text, fmt, dir, dir, dir);
     int rc = ctl_parse(CTL_SCOPE_MOUNT, text, strlen(text), &batch, &err);
-    cr_assert_eq(rc, 0, "parse: %s", err.text);
+    cr_assert_eq(rc, 0, "parse: %s", err.msg);
     rc = disk_registry_apply(&reg, &batch, &err);
     ctl_batch_free(&batch);
     return rc;
@@ -119,7 +119,7 @@ Test(disk_registry, missing_image_is_refused_and_not_created)
     cr_assert_eq(run("attach vda %s/nope.img\n"), -ENOENT);
     snprintf(path, sizeof path, "image '%s/nope.img' does not exist (faultfs never creates images)",
              dir);
-    cr_assert_str_eq(err.text + strlen("attach: "), path);
+    cr_assert_str_eq(err.msg + strlen("attach: "), path);
     snprintf(path, sizeof path, "%s/nope.img", dir);
     cr_assert_eq(access(path, F_OK), -1);
     cr_assert_eq(attached(), 0);
@@ -130,14 +130,14 @@ Test(disk_registry, directories_and_fifos_are_not_images)
     char path[PATH_MAX], want[PATH_MAX + 64];
     cr_assert_eq(run("attach vda %s\n"), -EISDIR);
     snprintf(want, sizeof want, "attach: image '%s' is not a regular file", dir);
-    cr_assert_str_eq(err.text, want);
+    cr_assert_str_eq(err.msg, want);
     snprintf(path, sizeof path, "%s/fifo", dir);
     cr_assert_eq(mkfifo(path, 0644), 0);
     cr_assert_eq(run("attach vda %s/fifo\n"), -EINVAL, "a FIFO must be refused, not waited on");
     snprintf(want, sizeof want, "attach: image '%s' is not a regular file", path);
-    cr_assert_str_eq(err.text, want);
+    cr_assert_str_eq(err.msg, want);
     cr_assert_eq(run("attach vda /dev/null\n"), -EINVAL);
-    cr_assert_str_eq(err.text, "attach: image '/dev/null' is not a regular file");
+    cr_assert_str_eq(err.msg, "attach: image '/dev/null' is not a regular file");
 }
 
 Test(disk_registry, images_inside_the_mount_are_refused)
@@ -147,7 +147,7 @@ Test(disk_registry, images_inside_the_mount_are_refused)
     snprintf(want, sizeof want,
              "attach: image '%s/mnt/x.img' is inside the faultfs mount %s (it would deadlock)", dir,
              mnt);
-    cr_assert_str_eq(err.text, want);
+    cr_assert_str_eq(err.msg, want);
     /* Dodging the check with dots or a symlink does not help. */
     make_file("mnt/real.img", 4096);
     cr_assert_eq(run("attach vda %s/./mnt/../mnt/real.img\n"), -EINVAL);
@@ -167,9 +167,9 @@ Test(disk_registry, duplicate_and_unknown_ids)
 {
     cr_assert_eq(run("attach vda %s/a.img\n"), 0);
     cr_assert_eq(run("attach vda %s/b.img\n"), -EEXIST);
-    cr_assert_str_eq(err.text, "attach: disk 'vda' is already attached");
+    cr_assert_str_eq(err.msg, "attach: disk 'vda' is already attached");
     cr_assert_eq(run("detach vdz\n"), -ENOENT);
-    cr_assert_str_eq(err.text, "detach: no disk 'vdz' is attached");
+    cr_assert_str_eq(err.msg, "detach: no disk 'vdz' is attached");
     cr_assert_eq(run("attach vdb %s/b.img\nattach vdb %s/b.img\n"), -EEXIST);
     cr_assert_eq(err.line, 2);
     cr_assert_eq(attached(), 1);
@@ -224,8 +224,8 @@ Test(disk_registry, many_disks)
     for (int i = 0; i < 1000; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, "attach d%d %s/b.img\n", i, dir);
     struct ctl_batch batch;
-    cr_assert_eq(ctl_parse(CTL_SCOPE_MOUNT, text, len, &batch, &err), 0, "%s", err.text);
-    cr_assert_eq(disk_registry_apply(&reg, &batch, &err), 0, "%s", err.text);
+    cr_assert_eq(ctl_parse(CTL_SCOPE_MOUNT, text, len, &batch, &err), 0, "%s", err.msg);
+    cr_assert_eq(disk_registry_apply(&reg, &batch, &err), 0, "%s", err.msg);
     ctl_batch_free(&batch);
     cr_assert_eq(attached(), 1000);
     struct disk *d = disk_registry_find_id(&reg, "d999", 4);

@@ -19,7 +19,7 @@ static char dir[] = "/tmp/faultfs-image-XXXXXX";
 static char shm[] = "/dev/shm/faultfs-image-XXXXXX";
 static char root[PATH_MAX / 2];
 static struct image_guard guard;
-static char why[512];
+static struct ff_error err;
 
 static void at(char *out, const char *base, const char *rel)
 {
@@ -86,8 +86,8 @@ static void opens(const char *rel, const char *want_rel)
     struct stat a, b;
     at(in, dir, rel);
     at(want, dir, want_rel);
-    int fd = image_open(in, &guard, why, sizeof why);
-    cr_assert_geq(fd, 0, "%s: %s", rel, why);
+    int fd = image_open(in, &guard, &err);
+    cr_assert_geq(fd, 0, "%s: %s", rel, err.msg);
     cr_assert_eq(fstat(fd, &a), 0);
     cr_assert_eq(stat(want, &b), 0);
     cr_assert(a.st_dev == b.st_dev && a.st_ino == b.st_ino, "%s opened another file", rel);
@@ -100,8 +100,8 @@ static int fails(const char *base, const char *rel)
 {
     char in[PATH_MAX];
     at(in, base, rel);
-    why[0] = '\0';
-    int fd = image_open(in, &guard, why, sizeof why);
+    err.msg[0] = '\0';
+    int fd = image_open(in, &guard, &err);
     if (fd >= 0)
         close(fd);
     return fd;
@@ -123,7 +123,7 @@ Test(image_open, the_mountpoint_directory_is_refused_however_it_is_named)
     cr_assert_eq(fails(dir, "mnt/x.img"), -EINVAL);
     snprintf(want, sizeof want, "image '%s/mnt/x.img' is inside the faultfs mount %s (it would deadlock)",
              dir, root);
-    cr_assert_str_eq(why, want);
+    cr_assert_str_eq(err.msg, want);
     cr_assert_eq(fails(dir, "into-mnt"), -EINVAL);
     cr_assert_eq(fails(dir, "real/../mnt/./x.img"), -EINVAL);
     cr_assert_eq(fails(dir, "mnt"), -EINVAL);
@@ -133,22 +133,22 @@ Test(image_open, the_mounted_device_is_refused_through_any_path)
 {
     char shm_img[PATH_MAX];
     at(shm_img, shm, "s.img");
-    int fd = image_open(shm_img, &guard, why, sizeof why);
-    cr_assert_geq(fd, 0, "%s: %s (not guarded yet)", shm_img, why);
+    int fd = image_open(shm_img, &guard, &err);
+    cr_assert_geq(fd, 0, "%s: %s (not guarded yet)", shm_img, err.msg);
     close(fd);
 
     /* Guard /dev/shm's mount, as the daemon guards its own once mounted. */
     struct image_guard shm_guard = guard;
     shm_guard.root = "/dev/shm";
     cr_assert_eq(image_guard_mounted(&shm_guard), 0);
-    cr_assert_eq(image_open(shm_img, &shm_guard, why, sizeof why), -EINVAL);
-    cr_assert(strstr(why, "is inside the faultfs mount /dev/shm"), "%s", why);
+    cr_assert_eq(image_open(shm_img, &shm_guard, &err), -EINVAL);
+    cr_assert(strstr(err.msg, "is inside the faultfs mount /dev/shm"), "%s", err.msg);
     char in[PATH_MAX];
     at(in, dir, "into-shm");
-    cr_assert_eq(image_open(in, &shm_guard, why, sizeof why), -EINVAL, "%s", why);
+    cr_assert_eq(image_open(in, &shm_guard, &err), -EINVAL, "%s", err.msg);
     at(in, dir, "real/a.img");
-    fd = image_open(in, &shm_guard, why, sizeof why);
-    cr_assert_geq(fd, 0, "a file elsewhere still opens: %s", why);
+    fd = image_open(in, &shm_guard, &err);
+    cr_assert_geq(fd, 0, "a file elsewhere still opens: %s", err.msg);
     close(fd);
 }
 
@@ -157,18 +157,18 @@ Test(image_open, not_regular_files_and_missing_ones)
     char want[PATH_MAX * 2];
     cr_assert_eq(fails(dir, "real"), -EISDIR);
     snprintf(want, sizeof want, "image '%s/real' is not a regular file", dir);
-    cr_assert_str_eq(why, want);
+    cr_assert_str_eq(err.msg, want);
     cr_assert_eq(fails(dir, "fifo"), -EINVAL, "a FIFO is refused, never opened");
-    cr_assert_eq(image_open("/dev/null", &guard, why, sizeof why), -EINVAL);
-    cr_assert_str_eq(why, "image '/dev/null' is not a regular file");
+    cr_assert_eq(image_open("/dev/null", &guard, &err), -EINVAL);
+    cr_assert_str_eq(err.msg, "image '/dev/null' is not a regular file");
     cr_assert_eq(fails(dir, "nope.img"), -ENOENT);
     snprintf(want, sizeof want, "image '%s/nope.img' does not exist (faultfs never creates images)",
              dir);
-    cr_assert_str_eq(why, want);
+    cr_assert_str_eq(err.msg, want);
     cr_assert_eq(fails(dir, "real/a.img/more"), -ENOTDIR);
     cr_assert_eq(fails(dir, "loop"), -ELOOP);
-    cr_assert_eq(image_open("relative/x.img", &guard, why, sizeof why), -EINVAL);
-    cr_assert_str_eq(why, "image path 'relative/x.img' is not absolute");
+    cr_assert_eq(image_open("relative/x.img", &guard, &err), -EINVAL);
+    cr_assert_str_eq(err.msg, "image path 'relative/x.img' is not absolute");
 }
 
 Test(image_open, magic_links_are_read_as_text_not_followed)
@@ -176,8 +176,8 @@ Test(image_open, magic_links_are_read_as_text_not_followed)
     /* /proc/self/root is read as "/": the walk goes on from the real root. */
     char in[PATH_MAX];
     snprintf(in, sizeof in, "%s/magic/%s/real/a.img", dir, dir + strlen("/tmp/"));
-    int fd = image_open(in, &guard, why, sizeof why);
-    cr_assert_geq(fd, 0, "%s: %s", in, why);
+    int fd = image_open(in, &guard, &err);
+    cr_assert_geq(fd, 0, "%s: %s", in, err.msg);
     close(fd);
 }
 
@@ -185,7 +185,7 @@ Test(image_open, no_guard_opens_anything_regular)
 {
     char in[PATH_MAX];
     at(in, dir, "mnt/x.img");
-    int fd = image_open(in, NULL, why, sizeof why);
-    cr_assert_geq(fd, 0, "%s", why);
+    int fd = image_open(in, NULL, &err);
+    cr_assert_geq(fd, 0, "%s", err.msg);
     close(fd);
 }
