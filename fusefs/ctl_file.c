@@ -1,5 +1,5 @@
 /* The control files: MOUNT/ctl (attach, detach, list), ID/ctl (faults) and ID/stats. */
-#include "faultfs.h"
+#include "ctl_file.h"
 
 #include "ctl_parse.h"
 
@@ -119,10 +119,10 @@ static int ctl_commit(struct faultfs *fs, struct handle *h, struct ff_error *err
 
     /* Requests parked under the old rules wait only as long as the new ones say. */
     if (rc == 0 && h->disk)
-        parking_retime(fs, h->disk);
+        parking_retime(&fs->parked, h->disk);
     for (size_t i = 0; i < ndetached; i++) {
         if (rc == 0)
-            parking_retime(fs, detached[i]);
+            parking_retime(&fs->parked, detached[i]);
         disk_unref(detached[i]);
     }
     free(detached);

@@ -1,31 +1,24 @@
-/* The daemon's shared state, inode numbering and open-file handles. */
+/*
+ * The daemon's shared state, inode numbering and open-file handles.
+ *
+ * Each fusefs file has its header, and the includes run one way:
+ *   reply_buffer.h, parking.h (no daemon state) <- faultfs.h (the state)
+ *   <- image_io.h, ctl_file.h <- fs_ops.h <- main.c (with session_loop.h)
+ */
 #ifndef FAULTFS_FAULTFS_H
 #define FAULTFS_FAULTFS_H
 
-#define FUSE_USE_VERSION 314
-
-#include "delay_queue.h"
-#include "disk_io.h"
 #include "disk_registry.h"
+#include "parking.h"
 
 #include <fuse_lowlevel.h>
-#include <signal.h>
 #include <stdbool.h>
 
 struct handle;
 
-/* The bytes of write data parked requests hold, and the bound on them. */
-struct parking {
-    pthread_mutex_t lock; /* guards used */
-    pthread_cond_t room;  /* used went down */
-    uint64_t budget;      /* -o max_parked */
-    uint64_t used;
-};
-
 struct faultfs {
     struct disk_registry disks;
-    struct delay_queue delays; /* requests held back by a slow fault */
-    struct parking parked;     /* their write data */
+    struct parking parked;     /* requests held back by a slow fault */
     uid_t owner;               /* the mounting user: with root, the only one who may write ctl */
     struct fuse_session *session;
     char *mount_root; /* realpath of the mountpoint */
@@ -42,9 +35,6 @@ struct faultfs {
  * some slack within pipe-max-size, 1 MiB by default.
  */
 #define FAULTFS_MAX_READ (512 * 1024)
-
-/* Write data parked requests may hold unless -o max_parked= says otherwise. */
-#define FAULTFS_MAX_PARKED (128ull << 20)
 
 /*
  * Inodes: 1 is the root, 2 the mount's ctl; disk serial S (S >= 1, never
@@ -109,68 +99,5 @@ static inline struct faultfs *faultfs_of(fuse_req_t req)
 {
     return fuse_req_userdata(req);
 }
-
-/* fs_ops.c */
-extern const struct fuse_lowlevel_ops faultfs_ops;
-
-/* Frees the handles still open when the session ends. */
-void faultfs_free_handles(struct faultfs *fs);
-
-/* image_io.c: the guest data path of ID/image. FLAGS: the write's O_DSYNC / O_SYNC. */
-void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off);
-void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off,
-                    int flags);
-void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length);
-void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync);
-
-/* parking.c: requests held back by a slow fault (see there). */
-struct parked {
-    struct delay_job job; /* first: the queue hands back a pointer to it */
-    struct faultfs *fs;
-    fuse_req_t req;
-    struct disk_request rq; /* holds a reference to its disk, dropped with the request */
-    size_t bytes;           /* write data it holds, reserved with parking_reserve */
-    void (*finish)(struct parked *held); /* steps 2-4 and the reply, on a delay worker */
-};
-
-int parking_init(struct parking *p, uint64_t budget);
-void parking_destroy(struct parking *p);
-/* Waits for room for BYTES of write data: 0, or -EINTR once REQ's requester gives up. */
-int parking_reserve(struct faultfs *fs, fuse_req_t req, size_t bytes);
-void parking_unreserve(struct faultfs *fs, size_t bytes);
-/*
- * Parks HELD (malloc'ed, fields above filled) for DELAY_NS; from then on it is
- * answered and freed for the caller. -errno: the caller replies, then frees
- * it with parking_discard (which also returns its bytes and its disk reference).
- */
-int parking_hold(struct parked *held, uint64_t delay_ns);
-void parking_discard(struct parked *held);
-/* Re-times DISK's parked requests after its rules changed or it was detached. */
-void parking_retime(struct faultfs *fs, struct disk *disk);
-
-/* reply_buffer.c: a buffer of at least SIZE bytes owned by the calling thread, or NULL. */
-char *reply_buffer_get(size_t size);
-/* The calling thread's empty non-blocking pipe, holding SIZE bytes or more: 0 or -errno. */
-int reply_pipe_get(size_t size, int fds[2]);
-/* Drops the calling thread's pipe and whatever it still holds. */
-void reply_pipe_discard(void);
-
-/*
- * session_loop.c: serves SE until it is unmounted or a stop signal arrives, with at
- * most MAX_SPARES threads beyond one per CPU; the calling thread waits under WAIT_MASK
- * and every other thread must block the stop signals. 0 or -errno.
- */
-int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_t *wait_mask);
-
-/* ctl_file.c: MOUNT/ctl, ID/ctl and ID/stats. */
-int ctl_file_snapshot(struct faultfs *fs, struct handle *h);
-/*
- * A batch is everything written through one open ctl file: each write()
- * is parsed and checked at once (a mistake fails that write and voids the
- * batch), and close() applies the batch (returning the error if it cannot).
- */
-void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size);
-int ctl_file_flush(struct faultfs *fs, struct handle *h);
-void ctl_file_release(struct handle *h);
 
 #endif

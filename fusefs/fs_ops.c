@@ -5,7 +5,11 @@
  * Entries and attributes are never cached (timeouts of 0), so an attach or a
  * detach shows at the very next lookup.
  */
-#include "faultfs.h"
+#include "fs_ops.h"
+
+#include "ctl_file.h"
+#include "image_io.h"
+#include "reply_buffer.h"
 
 #include <errno.h>
 #include <stdlib.h>

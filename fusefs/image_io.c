@@ -3,7 +3,11 @@
  * request (core/disk_io.h), which is parked while a slow fault delays it
  * (parking.c) and then run and answered here.
  */
+#include "image_io.h"
+
 #include "faultfs.h"
+#include "parking.h"
+#include "reply_buffer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,18 +123,18 @@ static void held_finish(struct parked *held)
 /* Parks RQ for DELAY_NS; 0, or -errno and the caller replies. */
 static int hold(fuse_req_t req, const struct disk_request *rq, uint64_t delay_ns)
 {
-    struct faultfs *fs = faultfs_of(req);
+    struct parking *lot = &faultfs_of(req)->parked;
     size_t bytes = rq->op == DISK_OP_WRITE ? rq->length : 0;
-    int rc = parking_reserve(fs, req, bytes);
+    int rc = parking_reserve(lot, req, bytes);
     if (rc < 0)
         return rc;
     struct held_request *h = malloc(sizeof *h + bytes);
     if (!h) {
-        parking_unreserve(fs, bytes);
+        parking_unreserve(lot, bytes);
         return -ENOMEM;
     }
     h->base = (struct parked){
-        .fs = fs, .req = req, .rq = *rq, .bytes = bytes, .finish = held_finish};
+        .lot = lot, .req = req, .rq = *rq, .bytes = bytes, .finish = held_finish};
     if (bytes) {
         memcpy(h->data, rq->data, bytes);
         h->base.rq.data = h->data;

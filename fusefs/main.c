@@ -1,5 +1,7 @@
 /* faultfs: mount the fault-injecting filesystem. */
 #include "faultfs.h"
+#include "fs_ops.h"
+#include "session_loop.h"
 
 #include "ctl_parse.h"
 
@@ -140,7 +142,7 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
     if (fuse_opt_parse(args, &o, faultfs_mount_spec, NULL) != 0)
         return -EINVAL;
     fs->max_read = o.max_read;
-    fs->parked.budget = FAULTFS_MAX_PARKED;
+    fs->parked.budget = PARKING_DEFAULT_BUDGET;
     if (o.max_parked && ctl_parse_size(o.max_parked, strlen(o.max_parked), &fs->parked.budget,
                                        &why) < 0) {
         fprintf(stderr, "faultfs: -o max_parked='%s': %s\n", o.max_parked, why);
@@ -241,15 +243,13 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask);
-    if (parking_init(&fs.parked, fs.parked.budget) == 0 &&
-        delay_queue_start(&fs.delays, FAULTFS_DELAY_WORKERS) == 0) {
+    if (parking_start(&fs.parked, fs.parked.budget, FAULTFS_DELAY_WORKERS) == 0) {
         /* Stopping on a signal is the normal way out of a foreground daemon. */
         int rc = run_session(fs.session, &opts, &wait_mask);
         status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
     }
     /* Held requests are answered while the channel to the kernel is still open. */
-    delay_queue_stop(&fs.delays);
-    parking_destroy(&fs.parked);
+    parking_stop(&fs.parked);
     pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 
 err_out6:

@@ -1,18 +1,5 @@
-/*
- * Requests held back by a slow fault: parked on the delay queue, not in a
- * thread, until their delay is up; then a delay worker finishes them.
- *
- * A parked request stays answerable at every moment:
- * - its requester gives up (a signal: the kernel sends FUSE_INTERRUPT): it is
- *   taken off the queue and answered EINTR at once;
- * - its disk's rules change: it waits only as long as the rules now in force
- *   say, counted from when it was parked (`clear` releases it at once);
- * - its disk is detached: it is released at once and fails with ENXIO.
- * Parked writes carry their data, so the bytes parked are bounded (-o
- * max_parked): over the bound, a write waits in its thread for room, and
- * once every thread waits, new requests wait in the kernel.
- */
-#include "faultfs.h"
+/* Parking requests held back by a slow fault: see parking.h. */
+#include "parking.h"
 
 #include "duration.h"
 
@@ -22,29 +9,28 @@
 /* How often a write waiting for room looks whether its requester gave up. */
 #define PARKING_ROOM_POLL_NS (50 * DURATION_NS_PER_MS)
 
-int parking_init(struct parking *p, uint64_t budget)
+int parking_start(struct parking *lot, uint64_t budget, size_t nworkers)
 {
     pthread_condattr_t attr;
-    p->budget = budget;
-    p->used = 0;
+    lot->budget = budget;
+    lot->used = 0;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&p->room, &attr);
+    pthread_cond_init(&lot->room, &attr);
     pthread_condattr_destroy(&attr);
-    if (rc == 0)
-        rc = pthread_mutex_init(&p->lock, NULL);
-    return -rc;
+    pthread_mutex_init(&lot->lock, NULL);
+    return delay_queue_start(&lot->queue, nworkers);
 }
 
-void parking_destroy(struct parking *p)
+void parking_stop(struct parking *lot)
 {
-    pthread_cond_destroy(&p->room);
-    pthread_mutex_destroy(&p->lock);
+    delay_queue_stop(&lot->queue);
+    pthread_cond_destroy(&lot->room);
+    pthread_mutex_destroy(&lot->lock);
 }
 
-int parking_reserve(struct faultfs *fs, fuse_req_t req, size_t bytes)
+int parking_reserve(struct parking *p, fuse_req_t req, size_t bytes)
 {
-    struct parking *p = &fs->parked;
     int rc = 0;
     if (bytes == 0)
         return 0;
@@ -66,9 +52,8 @@ int parking_reserve(struct faultfs *fs, fuse_req_t req, size_t bytes)
     return rc;
 }
 
-void parking_unreserve(struct faultfs *fs, size_t bytes)
+void parking_unreserve(struct parking *p, size_t bytes)
 {
-    struct parking *p = &fs->parked;
     if (bytes == 0)
         return;
     pthread_mutex_lock(&p->lock);
@@ -79,7 +64,7 @@ void parking_unreserve(struct faultfs *fs, size_t bytes)
 
 void parking_discard(struct parked *held)
 {
-    parking_unreserve(held->fs, held->bytes);
+    parking_unreserve(held->lot, held->bytes);
     disk_unref(held->rq.disk);
     free(held);
 }
@@ -98,7 +83,7 @@ static void parked_run(struct delay_job *job)
 static void parked_interrupted(fuse_req_t req, void *data)
 {
     struct parked *held = data;
-    if (!delay_queue_cancel(&held->fs->delays, &held->job))
+    if (!delay_queue_cancel(&held->lot->queue, &held->job))
         return; /* a worker has it and answers; or it is not queued yet and the add fails */
     disk_request_abandon(&held->rq, EINTR);
     fuse_reply_err(req, EINTR);
@@ -110,7 +95,7 @@ int parking_hold(struct parked *held, uint64_t delay_ns)
     held->job.run = parked_run;
     held->job.owner = held->rq.disk;
     fuse_req_interrupt_func(held->req, parked_interrupted, held);
-    int rc = delay_queue_add(&held->fs->delays, &held->job, delay_ns);
+    int rc = delay_queue_add(&held->lot->queue, &held->job, delay_ns);
     if (rc < 0) {
         fuse_req_interrupt_func(held->req, NULL, NULL);
         return rc == -ECANCELED ? -EINTR : rc;
@@ -128,7 +113,7 @@ static uint64_t parked_delay_now(const struct delay_job *job, void *ctx)
     return disk_request_delay_now_ns(&held->rq);
 }
 
-void parking_retime(struct faultfs *fs, struct disk *disk)
+void parking_retime(struct parking *lot, struct disk *disk)
 {
-    delay_queue_reschedule(&fs->delays, disk, parked_delay_now, NULL);
+    delay_queue_reschedule(&lot->queue, disk, parked_delay_now, NULL);
 }

@@ -7,7 +7,9 @@
  * copied into (or read straight into) a buffer the replying thread owns, or
  * spliced into a pipe it owns: a pipe holds references to the image's pages.
  */
-#include "faultfs.h"
+#include "reply_buffer.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -17,14 +17,16 @@
  * take them, the monitor wakes the resting leaders, or else starts a spare
  * thread, up to -o max_threads of them.
  */
-#include "faultfs.h"
+#include "session_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
