@@ -140,7 +140,7 @@ dd_worker() {
     done
 }
 
-# fio_worker: libaio at QD8, mixed reads and writes, half a second at a time on a random disk.
+# fio_worker: libaio at QD8, runs of 256 mixed reads and writes on a random disk.
 # fio reports each job's errno as "err= N".
 fio_worker() {
     local i out="$WORK/fio.out" errs e
@@ -149,12 +149,13 @@ fio_worker() {
         [ -e "$MNT/d$i/image" ] || { sleep 0.05; continue; }
         fio --name=churn --filename="$MNT/d$i/image" --allow_file_create=0 \
             --ioengine=libaio --direct=1 --rw=randrw --bs=4k --iodepth=8 --size=$image_size \
-            --buffer_pattern=$((i + 1)) --time_based --runtime=500ms >"$out" 2>&1
+            --buffer_pattern=$((i + 1)) --number_ios=256 >"$out" 2>&1
         errs=$(grep -o 'err= *[0-9]*' "$out" | grep -o '[0-9]*$')
         if [ -z "$errs" ]; then
-            # Detached between the test and fio's open: fio then tries to create the file's
-            # directory, which the mount refuses (EPERM, as for any mkdir there).
-            if grep -q 'failed to create dir' "$out"; then
+            # Detached between the test and fio's stat (ENOENT): fio then wants to create
+            # the file, which allow_file_create=0 forbids, or its directory, which the
+            # mount refuses (EPERM, as for any mkdir there).
+            if grep -q -e 'file creation disallowed' -e 'failed to create dir' "$out"; then
                 echo "fio failed" >>"$WORK/ios"
                 continue
             fi
