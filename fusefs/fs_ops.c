@@ -182,18 +182,34 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
     fuse_reply_attr(req, &st, 0);
 }
 
-/* The namespace is made by attach and detach only. */
+/*
+ * The namespace is made by attach and detach only: EPERM, or ENOENT when the
+ * parent is a disk's directory and the disk has just been detached (a
+ * shell's `> ID/ctl` whose lookup of ctl lost the race turns into a create).
+ */
+static int refuse_new_entry(fuse_req_t req, fuse_ino_t parent)
+{
+    uint64_t serial = 0;
+    if (node_kind_of(parent, &serial) != NODE_DISK_DIR)
+        return EPERM;
+    struct disk *disk = disk_registry_find_serial(&faultfs_of(req)->disks, serial);
+    if (!disk)
+        return ENOENT;
+    disk_unref(disk);
+    return EPERM;
+}
+
 static void faultfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                           dev_t rdev)
 {
-    (void)parent, (void)name, (void)mode, (void)rdev;
-    fuse_reply_err(req, EPERM);
+    (void)name, (void)mode, (void)rdev;
+    fuse_reply_err(req, refuse_new_entry(req, parent));
 }
 
 static void faultfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-    (void)parent, (void)name, (void)mode;
-    fuse_reply_err(req, EPERM);
+    (void)name, (void)mode;
+    fuse_reply_err(req, refuse_new_entry(req, parent));
 }
 
 static void faultfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
