@@ -1,5 +1,6 @@
 /* The control protocol parser: text in, a batch of commands or a precise error out. */
 #include "ctl_parse.h"
+#include "ctl_parse_i.h"
 
 #include "duration.h"
 
@@ -10,24 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTL_MAX_WORDS 8
-
-struct ctl_word {
-    const char *text;
-    size_t len;
-    unsigned column;
-};
-
-struct ctl_line {
-    struct ctl_word words[CTL_MAX_WORDS];
-    size_t count;
-    unsigned number;
-};
-
-/* The words quoted into an error are cut to this many bytes. */
-#define CTL_QUOTE_MAX 96
-
-static int ctl_fail(struct ff_error *err, unsigned line, unsigned column, const char *fmt, ...)
+int ctl_fail(struct ff_error *err, unsigned line, unsigned column, const char *fmt, ...)
 {
     va_list ap;
     err->line = line;
@@ -45,7 +29,7 @@ static bool ctl_utf8_valid(const char *s, size_t len);
  * JSON): control bytes, and every byte past ASCII if the word is not UTF-8,
  * are written as \xNN.
  */
-static const char *ctl_quote(const struct ctl_word *w, char buf[CTL_QUOTE_MAX + 4])
+const char *ctl_quote(const struct ctl_word *w, char buf[CTL_QUOTE_MAX + 4])
 {
     bool utf8 = ctl_utf8_valid(w->text, w->len);
     size_t out = 0, i = 0;
@@ -87,7 +71,7 @@ static int ctl_split(const char *text, size_t len, unsigned number, struct ctl_l
     return 0;
 }
 
-static bool ctl_word_is(const struct ctl_word *w, const char *s)
+bool ctl_word_is(const struct ctl_word *w, const char *s)
 {
     return strlen(s) == w->len && memcmp(w->text, s, w->len) == 0;
 }
@@ -107,8 +91,8 @@ static int ctl_push(struct ctl_batch *batch, struct ctl_command **out)
     return 0;
 }
 
-static int ctl_too_many(const struct ctl_line *line, size_t allowed, const char *what,
-                        struct ff_error *err)
+int ctl_too_many(const struct ctl_line *line, size_t allowed, const char *what,
+                 struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     if (line->count <= allowed)
@@ -119,32 +103,6 @@ static int ctl_too_many(const struct ctl_line *line, size_t allowed, const char 
 }
 
 /* ---- ID/ctl: fault commands ---- */
-
-static int ctl_parse_mode(const struct ctl_line *line, const struct fault_mode *mode,
-                          struct ctl_command *cmd, struct ff_error *err)
-{
-    char q[CTL_QUOTE_MAX + 4];
-    cmd->op = CTL_OP_FAULT;
-    cmd->edit.op = FAULT_EDIT_SET;
-    cmd->edit.rule = fault_rule_default(mode);
-
-    if (mode->default_delay_ns == 0)
-        return ctl_too_many(line, 1, mode->name, err);
-    if (line->count >= 2) {
-        const struct ctl_word *w = &line->words[1];
-        const char *why;
-        uint64_t ns;
-        if (duration_parse(w->text, w->len, &ns, &why) < 0)
-            return ctl_fail(err, line->number, w->column, "%s: bad duration '%s': %s", mode->name,
-                            ctl_quote(w, q), why);
-        if (ns == 0)
-            return ctl_fail(err, line->number, w->column,
-                            "%s: bad duration '%s': must be more than 0 (use 'clear %s')",
-                            mode->name, ctl_quote(w, q), mode->name);
-        cmd->edit.rule.delay_ns = ns;
-    }
-    return ctl_too_many(line, 2, mode->name, err);
-}
 
 static int ctl_parse_clear(const struct ctl_line *line, struct ctl_command *cmd,
                            struct ff_error *err)
@@ -157,12 +115,15 @@ static int ctl_parse_clear(const struct ctl_line *line, struct ctl_command *cmd,
     const struct ctl_word *w = &line->words[1];
     const struct fault_mode *mode = fault_mode_find(w->text, w->len);
     if (!mode)
-        return ctl_fail(err, line->number, w->column,
-                        "clear: unknown mode '%s' (expected eio_read, eio_write or slow)",
-                        ctl_quote(w, q));
+        return ctl_fail(err, line->number, w->column, "clear: unknown mode '%s' (expected %s)",
+                        ctl_quote(w, q), CTL_MODE_NAMES);
     cmd->edit.op = FAULT_EDIT_CLEAR_MODE;
     cmd->edit.rule = fault_rule_default(mode);
-    return ctl_too_many(line, 2, "clear", err);
+    if (line->count == 2)
+        return 0;
+    /* "clear LINE": the one rule that LINE makes. */
+    cmd->edit.op = FAULT_EDIT_CLEAR_RULE;
+    return ctl_parse_rule(line, 1, mode, &cmd->edit.rule, err);
 }
 
 static int ctl_parse_disk_line(const struct ctl_line *line, struct ctl_command *cmd,
@@ -171,16 +132,19 @@ static int ctl_parse_disk_line(const struct ctl_line *line, struct ctl_command *
     char q[CTL_QUOTE_MAX + 4];
     const struct ctl_word *verb = &line->words[0];
     const struct fault_mode *mode = fault_mode_find(verb->text, verb->len);
-    if (mode)
-        return ctl_parse_mode(line, mode, cmd, err);
+    if (mode) {
+        cmd->op = CTL_OP_FAULT;
+        cmd->edit.op = FAULT_EDIT_SET;
+        return ctl_parse_rule(line, 0, mode, &cmd->edit.rule, err);
+    }
     if (ctl_word_is(verb, "clear"))
         return ctl_parse_clear(line, cmd, err);
     if (ctl_word_is(verb, "attach") || ctl_word_is(verb, "detach"))
         return ctl_fail(err, line->number, verb->column,
                         "'%s' belongs in the mount's ctl, not a disk's", ctl_quote(verb, q));
     return ctl_fail(err, line->number, verb->column,
-                    "unknown command '%s' (expected eio_read, eio_write, slow or clear)",
-                    ctl_quote(verb, q));
+                    "unknown command '%s' (expected %s or clear)", ctl_quote(verb, q),
+                    CTL_MODE_NAMES);
 }
 
 /* ---- MOUNT/ctl: attach and detach ---- */

@@ -98,6 +98,24 @@ void disk_mark_detached(struct disk *disk)
     pthread_mutex_unlock(&disk->drain_lock);
 }
 
+/* [{"rule": "eio_read sectors=0-7", "matched": N, "fired": N}, ...] */
+static json_t *rules_json(struct disk *disk, bool counts)
+{
+    size_t n;
+    struct fault_rule *rules = fault_table_copy(&disk->faults, &n);
+    json_t *array = json_array();
+    for (size_t i = 0; rules && i < n; i++) {
+        char line[FAULT_RULE_TEXT_MAX];
+        fault_rule_format(&rules[i], false, line);
+        json_array_append_new(array, counts ? json_pack("{s:s, s:I, s:I}", "rule", line,
+                                                        "matched", (json_int_t)rules[i].matched,
+                                                        "fired", (json_int_t)rules[i].fired)
+                                            : json_string(line));
+    }
+    free(rules);
+    return array;
+}
+
 json_t *disk_stats_json(struct disk *disk)
 {
     uint64_t fired[FAULT_MODE_COUNT];
@@ -110,8 +128,8 @@ json_t *disk_stats_json(struct disk *disk)
         json_object_set_new(by_mode, fault_modes[i].name, json_integer((json_int_t)fired[i]));
         total += fired[i];
     }
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", disk->id,
-                     "reads", (json_int_t)atomic_load(&s->reads), "writes",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "id",
+                     disk->id, "reads", (json_int_t)atomic_load(&s->reads), "writes",
                      (json_int_t)atomic_load(&s->writes), "read_bytes",
                      (json_int_t)atomic_load(&s->read_bytes), "write_bytes",
                      (json_int_t)atomic_load(&s->write_bytes), "flushes",
@@ -120,23 +138,14 @@ json_t *disk_stats_json(struct disk *disk)
                      (json_int_t)atomic_load(&s->failed_reads), "failed_writes",
                      (json_int_t)atomic_load(&s->failed_writes), "failed_flushes",
                      (json_int_t)atomic_load(&s->failed_flushes), "faults_fired",
-                     (json_int_t)total, "fired", by_mode);
+                     (json_int_t)total, "fired", by_mode, "rules", rules_json(disk, true));
 }
 
 json_t *disk_info_json(struct disk *disk)
 {
-    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
-    size_t n = fault_table_snapshot(&disk->faults, rules, FAULT_TABLE_MAX_RULES);
-    json_t *faults = json_array();
     uint64_t size = 0;
-
-    for (size_t i = 0; i < n && i < FAULT_TABLE_MAX_RULES; i++) {
-        char line[FAULT_RULE_TEXT_MAX];
-        fault_rule_format(&rules[i], line);
-        json_array_append_new(faults, json_string(line));
-    }
     disk_size(disk, &size);
     return json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", disk->id, "image", disk->image_path,
                      "size", (json_int_t)size, "size_limit", (json_int_t)disk->size_limit,
-                     "faults", faults);
+                     "faults", rules_json(disk, false));
 }

@@ -8,22 +8,28 @@
 #include <linux/falloc.h>
 #include <unistd.h>
 
-enum fault_dir disk_op_dir(enum disk_op op)
+unsigned disk_request_dirs(const struct disk_request *rq)
 {
-    switch (op) {
+    switch (rq->op) {
     case DISK_OP_READ:
         return FAULT_READ;
     case DISK_OP_FLUSH:
         return FAULT_FLUSH;
+    case DISK_OP_WRITE:
+        /* A synchronous write is a write and a flush: eio_flush fails its sync. */
+        return FAULT_WRITE | (rq->flags & O_DSYNC ? FAULT_FLUSH : 0);
+    case DISK_OP_DISCARD:
+    case DISK_OP_WRITE_ZEROES:
+        return FAULT_WRITE | FAULT_DISCARD;
     default:
-        return FAULT_WRITE; /* writes, discards and write-zeroes alike */
+        return FAULT_WRITE;
     }
 }
 
 static struct fault_request fault_view(const struct disk_request *rq)
 {
     return (struct fault_request){
-        .dir = disk_op_dir(rq->op), .offset = rq->offset, .length = rq->length};
+        .dir = disk_request_dirs(rq), .offset = rq->offset, .length = rq->length};
 }
 
 static void count(_Atomic uint64_t *counter, uint64_t n)
@@ -167,7 +173,8 @@ static ssize_t io_do(struct disk_request *rq)
 ssize_t disk_request_run(struct disk_request *rq)
 {
     const struct fault_request fr = fault_view(rq);
-    ssize_t rc = fault_table_check(&rq->disk->faults, &fr);
+    uint64_t seen;
+    ssize_t rc = fault_table_check(&rq->disk->faults, &fr, &seen);
     if (rc < 0)
         return request_end(rq, rc);
     rc = disk_io_enter(rq->disk);
@@ -175,7 +182,7 @@ ssize_t disk_request_run(struct disk_request *rq)
         return request_end(rq, rc);
     ssize_t n = io_do(rq);
     disk_io_leave(rq->disk);
-    if (n >= 0 && (rc = fault_table_check(&rq->disk->faults, &fr)) < 0)
+    if (n >= 0 && (rc = fault_table_recheck(&rq->disk->faults, &fr, seen)) < 0)
         n = rc; /* switched on during the I/O: fails it still, though the bytes moved */
     return request_end(rq, n);
 }

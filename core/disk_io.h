@@ -77,7 +77,7 @@ ssize_t disk_request_run(struct disk_request *rq);
 /* Counts RQ, which will never run, as failed with -ERR. */
 void disk_request_abandon(struct disk_request *rq, int err);
 
-/* The fault-table direction of an op. */
-enum fault_dir disk_op_dir(enum disk_op op);
+/* The enum fault_dir bits RQ is seen under: a discard is also a write, an O_DSYNC write also a flush. */
+unsigned disk_request_dirs(const struct disk_request *rq);
 
 #endif

@@ -1,165 +1,426 @@
-/* The per-disk fault table: all-or-nothing edits, lock-free when empty. */
+/* The per-disk fault table: all-or-nothing edits, an index of sector ranges, the decisions. */
 #include "fault_table.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int fault_table_init(struct fault_table *table)
 {
     memset(table, 0, sizeof *table);
     atomic_init(&table->active_dirs, 0);
+    table->next_id = 1;
     int rc = pthread_mutex_init(&table->lock, NULL);
     return rc ? -rc : 0;
 }
 
+static void table_free_arrays(struct fault_entry *entries, size_t *whole, struct fault_span *spans,
+                              uint64_t *span_max)
+{
+    free(entries);
+    free(whole);
+    free(spans);
+    free(span_max);
+}
+
 void fault_table_destroy(struct fault_table *table)
 {
+    table_free_arrays(table->entries, table->whole, table->spans, table->span_max);
     pthread_mutex_destroy(&table->lock);
 }
 
-static void rules_remove_mode(struct fault_rule *rules, size_t *count, const struct fault_mode *mode)
+/* ---- the index ---- */
+
+static int span_cmp(const void *a, const void *b)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < *count; i++) {
-        if (rules[i].mode != mode)
-            rules[kept++] = rules[i];
-    }
-    *count = kept;
+    const struct fault_span *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
 }
 
-/* Inserts RULE keeping the array sorted by mode; the caller removed its mode first. */
-static int rules_insert(struct fault_rule *rules, size_t *count, const struct fault_rule *rule)
+/* span_max[mid] = the largest last in [lo, hi), the subtree whose root is its middle. */
+static uint64_t index_build_max(struct fault_span *spans, uint64_t *span_max, size_t lo, size_t hi)
 {
-    if (*count == FAULT_TABLE_MAX_RULES)
-        return -ENOSPC;
-    size_t at = *count;
-    while (at > 0 && fault_mode_id(rules[at - 1].mode) > fault_mode_id(rule->mode))
-        at--;
-    memmove(&rules[at + 1], &rules[at], (*count - at) * sizeof rules[0]);
-    rules[at] = *rule;
-    (*count)++;
+    if (lo >= hi)
+        return 0;
+    size_t mid = lo + (hi - lo) / 2;
+    uint64_t m = spans[mid].last;
+    uint64_t l = index_build_max(spans, span_max, lo, mid);
+    uint64_t r = index_build_max(spans, span_max, mid + 1, hi);
+    m = m > l ? m : l;
+    m = m > r ? m : r;
+    span_max[mid] = m;
+    return m;
+}
+
+/* The index of ENTRIES: the whole-disk ones, and every range of the others. */
+struct table_index {
+    size_t *whole;
+    size_t nwhole;
+    struct fault_span *spans;
+    uint64_t *span_max;
+    size_t nspans;
+    unsigned dirs;
+};
+
+static int index_build(const struct fault_entry *entries, size_t count, struct table_index *ix)
+{
+    size_t nspans = 0, nwhole = 0;
+    memset(ix, 0, sizeof *ix);
+    for (size_t i = 0; i < count; i++) {
+        nspans += entries[i].rule.nranges;
+        nwhole += entries[i].rule.nranges == 0;
+        ix->dirs |= entries[i].rule.directions;
+    }
+    ix->whole = malloc((nwhole ? nwhole : 1) * sizeof *ix->whole);
+    ix->spans = malloc((nspans ? nspans : 1) * sizeof *ix->spans);
+    ix->span_max = malloc((nspans ? nspans : 1) * sizeof *ix->span_max);
+    if (!ix->whole || !ix->spans || !ix->span_max) {
+        table_free_arrays(NULL, ix->whole, ix->spans, ix->span_max);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct fault_rule *r = &entries[i].rule;
+        if (r->nranges == 0)
+            ix->whole[ix->nwhole++] = i;
+        for (size_t k = 0; k < r->nranges; k++) {
+            uint64_t last = r->ranges[k].last;
+            ix->spans[ix->nspans++] = (struct fault_span){
+                .first = r->ranges[k].first * 512,
+                .last = last >= UINT64_MAX / 512 ? UINT64_MAX : last * 512 + 511,
+                .entry = i};
+        }
+    }
+    qsort(ix->spans, ix->nspans, sizeof *ix->spans, span_cmp);
+    index_build_max(ix->spans, ix->span_max, 0, ix->nspans);
     return 0;
 }
 
-static unsigned rules_directions(const struct fault_rule *rules, size_t count)
+/* Entry indexes a request may concern, gathered in a vector that grows past its start. */
+struct candidates {
+    size_t *at;
+    size_t count, capacity;
+    size_t inline_slots[32];
+};
+
+static void candidates_add(struct candidates *c, size_t entry)
 {
-    unsigned dirs = 0;
-    for (size_t i = 0; i < count; i++)
-        dirs |= rules[i].directions;
-    return dirs;
+    if (c->count == c->capacity) {
+        size_t cap = c->capacity * 2;
+        size_t *grown = c->at == c->inline_slots ? malloc(cap * sizeof *grown)
+                                                 : realloc(c->at, cap * sizeof *grown);
+        if (!grown)
+            return; /* out of memory: the rest are not looked at */
+        if (c->at == c->inline_slots)
+            memcpy(grown, c->inline_slots, sizeof c->inline_slots);
+        c->at = grown;
+        c->capacity = cap;
+    }
+    c->at[c->count++] = entry;
+}
+
+static void index_query(const struct fault_table *t, size_t lo, size_t hi, uint64_t first,
+                        uint64_t last, struct candidates *c)
+{
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->span_max[mid] < first)
+            return; /* nothing in this subtree reaches the request */
+        index_query(t, lo, mid, first, last, c);
+        if (t->spans[mid].first > last)
+            return; /* this span and all after it start past the request */
+        if (t->spans[mid].last >= first)
+            candidates_add(c, t->spans[mid].entry);
+        lo = mid + 1;
+    }
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The entries RQ may concern, in the order they were added. Caller holds the lock. */
+static void table_candidates(const struct fault_table *t, const struct fault_request *rq,
+                             struct candidates *c)
+{
+    c->at = c->inline_slots;
+    c->count = 0;
+    c->capacity = sizeof c->inline_slots / sizeof c->inline_slots[0];
+    for (size_t i = 0; i < t->nwhole; i++)
+        candidates_add(c, t->whole[i]);
+    if (t->nspans && rq->length) {
+        uint64_t last = rq->offset + rq->length - 1;
+        index_query(t, 0, t->nspans, rq->offset, last < rq->offset ? UINT64_MAX : last, c);
+    }
+    if (t->nspans) {
+        qsort(c->at, c->count, sizeof *c->at, size_cmp);
+        size_t kept = 0; /* a rule with several ranges may come more than once */
+        for (size_t i = 0; i < c->count; i++) {
+            if (kept == 0 || c->at[kept - 1] != c->at[i])
+                c->at[kept++] = c->at[i];
+        }
+        c->count = kept;
+    }
+}
+
+static void candidates_free(struct candidates *c)
+{
+    if (c->at != c->inline_slots)
+        free(c->at);
+}
+
+/* ---- edits ---- */
+
+static ssize_t entries_find(const struct fault_entry *entries, size_t n,
+                            const struct fault_rule *rule)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fault_rule_same(&entries[i].rule, rule))
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+static size_t entries_remove_if(struct fault_entry *entries, size_t n,
+                                const struct fault_edit *e)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fault_rule *r = &entries[i].rule;
+        bool drop = e->op == FAULT_EDIT_CLEAR_ALL ||
+                    (e->op == FAULT_EDIT_CLEAR_MODE && r->mode == e->rule.mode) ||
+                    (e->op == FAULT_EDIT_CLEAR_RULE && fault_rule_same(r, &e->rule));
+        if (!drop)
+            entries[kept++] = entries[i];
+    }
+    return kept;
 }
 
 int fault_table_apply(struct fault_table *table, const struct fault_edit *edits, size_t count)
 {
-    /* Edit a copy so a failing edit leaves the live rules untouched. */
-    struct fault_rule next[FAULT_TABLE_MAX_RULES];
+    struct table_index ix;
     int rc = 0;
 
     pthread_mutex_lock(&table->lock);
-    size_t n = table->nrules;
-    memcpy(next, table->rules, n * sizeof next[0]);
+    size_t n = table->count, capacity = table->count + count;
+    uint64_t next_id = table->next_id;
+    struct fault_entry *next = malloc((capacity ? capacity : 1) * sizeof *next);
+    if (!next) {
+        pthread_mutex_unlock(&table->lock);
+        return -ENOMEM;
+    }
+    memcpy(next, table->entries, n * sizeof *next);
     for (size_t i = 0; i < count && rc == 0; i++) {
         const struct fault_edit *e = &edits[i];
-        switch (e->op) {
-        case FAULT_EDIT_SET:
-            rules_remove_mode(next, &n, e->rule.mode);
-            rc = rules_insert(next, &n, &e->rule);
-            break;
-        case FAULT_EDIT_CLEAR_MODE:
-            rules_remove_mode(next, &n, e->rule.mode);
-            break;
-        case FAULT_EDIT_CLEAR_ALL:
-            n = 0;
-            break;
+        if (e->op != FAULT_EDIT_SET) {
+            n = entries_remove_if(next, n, e);
+            continue;
+        }
+        ssize_t same = entries_find(next, n, &e->rule);
+        if (same >= 0) {
+            /* The same rule with a new effect: it keeps its place and its counts. */
+            struct fault_rule *r = &next[same].rule;
+            r->error = e->rule.error;
+            r->delay = e->rule.delay;
+            r->delay_a_ns = e->rule.delay_a_ns;
+            r->delay_b_ns = e->rule.delay_b_ns;
+        } else if (n == FAULT_TABLE_MAX_RULES) {
+            rc = -ENOSPC;
+        } else {
+            next[n] = (struct fault_entry){.id = next_id++, .rule = e->rule};
+            next[n].rule.matched = next[n].rule.fired = next[n].rule.draws = 0;
+            n++;
         }
     }
-    if (rc == 0) {
-        memcpy(table->rules, next, n * sizeof next[0]);
-        table->nrules = n;
-        atomic_store_explicit(&table->active_dirs, rules_directions(next, n),
-                              memory_order_release);
+    if (rc == 0)
+        rc = index_build(next, n, &ix);
+    if (rc < 0) {
+        pthread_mutex_unlock(&table->lock);
+        free(next);
+        return rc;
     }
+    struct fault_entry *old = table->entries;
+    size_t *old_whole = table->whole;
+    struct fault_span *old_spans = table->spans;
+    uint64_t *old_max = table->span_max;
+    table->entries = next;
+    table->count = n;
+    table->next_id = next_id;
+    table->whole = ix.whole;
+    table->nwhole = ix.nwhole;
+    table->spans = ix.spans;
+    table->span_max = ix.span_max;
+    table->nspans = ix.nspans;
+    atomic_store_explicit(&table->active_dirs, ix.dirs, memory_order_release);
     pthread_mutex_unlock(&table->lock);
-    return rc;
+    table_free_arrays(old, old_whole, old_spans, old_max);
+    return 0;
 }
+
+/* ---- decisions ---- */
 
 static bool table_may_match(struct fault_table *table, const struct fault_request *rq)
 {
     return (atomic_load_explicit(&table->active_dirs, memory_order_acquire) & rq->dir) != 0;
 }
 
-/* The delay of RQ under the current rules; COUNT records it as a fire. */
-static uint64_t table_delay(struct fault_table *table, const struct fault_request *rq, bool count)
+uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq)
 {
+    struct candidates c;
+    uint64_t delay = 0;
     if (!table_may_match(table, rq))
         return 0;
-    uint64_t delay = 0;
     pthread_mutex_lock(&table->lock);
-    for (size_t i = 0; i < table->nrules; i++) {
-        const struct fault_rule *r = &table->rules[i];
-        if (r->delay_ns && fault_rule_matches(r, rq)) {
-            delay += r->delay_ns;
-            if (count)
-                table->fired[fault_mode_id(r->mode)]++;
+    table_candidates(table, rq, &c);
+    for (size_t i = 0; i < c.count; i++) {
+        struct fault_rule *r = &table->entries[c.at[i]].rule;
+        if (r->delay != FAULT_DELAY_NONE && fault_rule_covers(r, rq) && fault_rule_fires(r)) {
+            delay += fault_rule_delay_ns(r);
+            table->fired[fault_mode_id(r->mode)]++;
         }
     }
     pthread_mutex_unlock(&table->lock);
+    candidates_free(&c);
     return delay;
-}
-
-uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq)
-{
-    return table_delay(table, rq, true);
 }
 
 uint64_t fault_table_current_delay_ns(struct fault_table *table, const struct fault_request *rq)
 {
-    return table_delay(table, rq, false);
-}
-
-int fault_table_check(struct fault_table *table, const struct fault_request *rq)
-{
+    struct candidates c;
+    uint64_t delay = 0;
     if (!table_may_match(table, rq))
         return 0;
-    int rc = 0;
     pthread_mutex_lock(&table->lock);
-    for (size_t i = 0; i < table->nrules; i++) {
-        const struct fault_rule *r = &table->rules[i];
-        if (r->error && fault_rule_matches(r, rq)) {
-            table->fired[fault_mode_id(r->mode)]++;
-            rc = -r->error;
-            break;
+    table_candidates(table, rq, &c);
+    for (size_t i = 0; i < c.count; i++) {
+        const struct fault_rule *r = &table->entries[c.at[i]].rule;
+        if (r->delay == FAULT_DELAY_NONE || !fault_rule_covers(r, rq) ||
+            (r->times && r->fired >= r->times))
+            continue;
+        delay += r->delay == FAULT_DELAY_FIXED ? r->delay_a_ns : r->delay_b_ns;
+    }
+    pthread_mutex_unlock(&table->lock);
+    candidates_free(&c);
+    return delay;
+}
+
+/* The first rule added after SEEN that fails RQ: its -errno, or 0. */
+static int table_check_since(struct fault_table *table, const struct fault_request *rq,
+                             uint64_t seen, uint64_t *mark)
+{
+    struct candidates c;
+    int rc = 0;
+    if (!table_may_match(table, rq)) {
+        /* No rule for this direction: anything added later is new to this request. */
+        if (mark)
+            *mark = seen;
+        return 0;
+    }
+    pthread_mutex_lock(&table->lock);
+    if (mark)
+        *mark = table->next_id - 1;
+    table_candidates(table, rq, &c);
+    for (size_t i = 0; i < c.count && rc == 0; i++) {
+        struct fault_entry *e = &table->entries[c.at[i]];
+        if (e->id > seen && e->rule.error && fault_rule_covers(&e->rule, rq) &&
+            fault_rule_fires(&e->rule)) {
+            table->fired[fault_mode_id(e->rule.mode)]++;
+            rc = -e->rule.error;
         }
     }
     pthread_mutex_unlock(&table->lock);
+    candidates_free(&c);
     return rc;
 }
 
-size_t fault_table_snapshot(struct fault_table *table, struct fault_rule *out, size_t max)
+int fault_table_check(struct fault_table *table, const struct fault_request *rq, uint64_t *seen)
+{
+    uint64_t mark;
+    int rc = table_check_since(table, rq, 0, &mark);
+    if (seen)
+        *seen = mark;
+    return rc;
+}
+
+int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen)
+{
+    return table_check_since(table, rq, seen, NULL);
+}
+
+/* ---- views ---- */
+
+/* Entry indexes sorted by mode name, then age. Caller holds the lock and frees. */
+static size_t *table_order(const struct fault_table *table)
+{
+    size_t *order = malloc((table->count ? table->count : 1) * sizeof *order);
+    size_t n = 0;
+    if (!order)
+        return NULL;
+    for (size_t m = 0; m < FAULT_MODE_COUNT; m++) {
+        for (size_t i = 0; i < table->count; i++) {
+            if (fault_mode_id(table->entries[i].rule.mode) == m)
+                order[n++] = i;
+        }
+    }
+    return order;
+}
+
+struct fault_rule *fault_table_copy(struct fault_table *table, size_t *count)
 {
     pthread_mutex_lock(&table->lock);
-    size_t n = table->nrules;
-    memcpy(out, table->rules, (n < max ? n : max) * sizeof out[0]);
+    size_t n = table->count;
+    size_t *order = table_order(table);
+    struct fault_rule *out = order ? malloc((n ? n : 1) * sizeof *out) : NULL;
+    for (size_t i = 0; out && i < n; i++)
+        out[i] = table->entries[order[i]].rule;
     pthread_mutex_unlock(&table->lock);
-    return n;
+    free(order);
+    *count = out ? n : 0;
+    return out;
+}
+
+void fault_table_modes(struct fault_table *table, bool out[FAULT_MODE_COUNT])
+{
+    memset(out, 0, FAULT_MODE_COUNT * sizeof *out);
+    pthread_mutex_lock(&table->lock);
+    for (size_t i = 0; i < table->count; i++)
+        out[fault_mode_id(table->entries[i].rule.mode)] = true;
+    pthread_mutex_unlock(&table->lock);
+}
+
+size_t fault_table_render_size(struct fault_table *table)
+{
+    pthread_mutex_lock(&table->lock);
+    size_t n = table->count;
+    pthread_mutex_unlock(&table->lock);
+    return n * FAULT_RULE_TEXT_MAX + 1;
 }
 
 ssize_t fault_table_render(struct fault_table *table, char *buf, size_t size)
 {
-    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
-    size_t n = fault_table_snapshot(table, rules, FAULT_TABLE_MAX_RULES);
     size_t len = 0;
-
-    for (size_t i = 0; i < n; i++) {
+    ssize_t rc = 0;
+    pthread_mutex_lock(&table->lock);
+    size_t *order = table_order(table);
+    for (size_t i = 0; order && i < table->count && rc == 0; i++) {
         char line[FAULT_RULE_TEXT_MAX];
-        fault_rule_format(&rules[i], line);
+        fault_rule_format(&table->entries[order[i]].rule, true, line);
         size_t l = strlen(line);
-        if (len + l + 2 > size)
-            return -ENOSPC;
+        if (len + l + 2 > size) {
+            rc = -ENOSPC;
+            break;
+        }
         memcpy(buf + len, line, l);
         len += l;
         buf[len++] = '\n';
     }
+    pthread_mutex_unlock(&table->lock);
+    if (!order)
+        return -ENOMEM;
+    free(order);
+    if (rc < 0)
+        return rc;
     if (size > 0)
         buf[len] = '\0';
     return (ssize_t)len;

@@ -1,6 +1,17 @@
 /*
- * The fault table of one disk: the active rules, switched by ctl writes while
- * requests consult it from many threads.
+ * The fault table of one disk: its rules, switched by ctl writes while
+ * requests consult them from many threads.
+ *
+ * Edits are made on a copy and committed whole, so a request never sees
+ * half a batch. Rules with sectors= are found through an index (sorted
+ * spans with the largest end of each subtree), so a request pays O(log n)
+ * for n ranges that do not concern it; a disk with no rule for a request's
+ * direction pays one atomic load.
+ *
+ * A request consults the table three times, in the seed's order:
+ * fault_table_delay_ns (step 1), fault_table_check (step 2) and, after the
+ * I/O, fault_table_recheck (step 4), which looks only at rules added since
+ * the check: each rule decides once per request.
  *
  * Lock order: a fault table's lock is a leaf; nothing else is taken under it.
  */
@@ -13,30 +24,46 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
-#define FAULT_TABLE_MAX_RULES 64
+/* Most rules one disk holds. */
+#define FAULT_TABLE_MAX_RULES 65536
 
 enum fault_edit_op {
-    FAULT_EDIT_SET,        /* activate rule (replacing the rule of its mode) */
+    FAULT_EDIT_SET,        /* add the rule, or replace the one that is the same (fault_rule_same) */
     FAULT_EDIT_CLEAR_MODE, /* drop every rule of rule.mode */
+    FAULT_EDIT_CLEAR_RULE, /* drop the rule that is the same as rule, if any */
     FAULT_EDIT_CLEAR_ALL,  /* drop every rule */
 };
 
 /* One change to a table; a ctl line parses into one. */
 struct fault_edit {
     enum fault_edit_op op;
-    struct fault_rule rule; /* SET: the rule; CLEAR_MODE: only rule.mode counts */
+    struct fault_rule rule;
+};
+
+/* A rule in the table: the rule and when it was added. */
+struct fault_entry {
+    uint64_t id; /* order added: the first added wins among error rules */
+    struct fault_rule rule;
+};
+
+/* A sector range of a rule, in bytes, for the index. */
+struct fault_span {
+    uint64_t first, last; /* bytes, inclusive */
+    size_t entry;         /* index into entries */
 };
 
 struct fault_table {
-    /*
-     * Directions some active rule covers, read without the lock: a request
-     * whose direction is not in it skips the table, so a disk with no faults
-     * pays one atomic load per request.
-     */
+    /* enum fault_dir bits some rule covers, read without the lock. */
     _Atomic unsigned active_dirs;
-    pthread_mutex_t lock; /* guards rules, nrules and fired */
-    struct fault_rule rules[FAULT_TABLE_MAX_RULES]; /* sorted by mode name */
-    size_t nrules;
+    pthread_mutex_t lock; /* guards everything below */
+    struct fault_entry *entries; /* by id */
+    size_t count;
+    uint64_t next_id;
+    size_t *whole; /* entries without sectors */
+    size_t nwhole;
+    struct fault_span *spans; /* sorted by first */
+    uint64_t *span_max;       /* the largest last of each implicit subtree */
+    size_t nspans;
     uint64_t fired[FAULT_MODE_COUNT]; /* requests each mode delayed or failed */
 };
 
@@ -44,28 +71,41 @@ int fault_table_init(struct fault_table *table);
 void fault_table_destroy(struct fault_table *table);
 
 /*
- * Applies EDITS in order, all or nothing: returns 0, or -ENOSPC (the table
- * would exceed FAULT_TABLE_MAX_RULES) with the table unchanged.
+ * Applies EDITS in order, all or nothing: returns 0, or -ENOSPC (more than
+ * FAULT_TABLE_MAX_RULES) or -ENOMEM with the table unchanged.
  */
 int fault_table_apply(struct fault_table *table, const struct fault_edit *edits, size_t count);
 
-/* Nanoseconds RQ must sleep before its I/O (0 = none); counts the delay as a fire. */
+/* Step 1: the nanoseconds RQ sleeps before its I/O (0 = none); the rules that fire count it. */
 uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq);
 
-/* The delay the rules now in force give RQ, counted as nothing (to re-time a held request). */
+/* The longest delay the rules now in force could give RQ, counted as nothing (to re-time it). */
 uint64_t fault_table_current_delay_ns(struct fault_table *table, const struct fault_request *rq);
 
-/* 0 if RQ may proceed, else -errno of the first rule failing it (counted as a fire). */
-int fault_table_check(struct fault_table *table, const struct fault_request *rq);
+/*
+ * Step 2: 0 if RQ may proceed, else -errno of the first added rule that
+ * fires. *SEEN (may be NULL) gets the mark fault_table_recheck needs.
+ */
+int fault_table_check(struct fault_table *table, const struct fault_request *rq, uint64_t *seen);
 
-/* Copies up to MAX active rules into OUT, sorted by mode name; returns how many are active. */
-size_t fault_table_snapshot(struct fault_table *table, struct fault_rule *out, size_t max);
+/* Step 4: as the check, for the rules added since it (SEEN). */
+int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen);
+
+/* The rules, sorted by mode name then age, in a malloc'd array (*COUNT long); NULL if out of memory. */
+struct fault_rule *fault_table_copy(struct fault_table *table, size_t *count);
+
+/* Whether some rule of each mode is in the table. */
+void fault_table_modes(struct fault_table *table, bool out[FAULT_MODE_COUNT]);
 
 /*
- * Writes the active rules, one ctl line each, sorted by name, so that writing
- * the text back recreates them. Returns the length, or -ENOSPC if SIZE is short.
+ * Writes the rules, one ctl line each, sorted by mode name then age, each
+ * followed by its counts as a comment, so that writing the text back
+ * recreates them. Returns the length, or -ENOSPC if SIZE is short.
  */
 ssize_t fault_table_render(struct fault_table *table, char *buf, size_t size);
+
+/* The bytes fault_table_render needs now (with room for its NUL). */
+size_t fault_table_render_size(struct fault_table *table);
 
 /* Copies the per-mode fire counts. */
 void fault_table_fired(struct fault_table *table, uint64_t out[FAULT_MODE_COUNT]);

@@ -148,9 +148,11 @@ static int disk_with_image(lua_State *L)
         return luaL_error(L, "with_image: disk '%s' already has image '%s'", d->id, d->image);
     disk_set_image(L, 1, d, "with_image", image);
     /* Faults set while it had no image carry over to the mount's table. */
-    char text[FAULT_TABLE_MAX_RULES * FAULT_RULE_TEXT_MAX];
-    if (fault_table_render(&d->faults, text, sizeof text) > 0)
+    size_t size = fault_table_render_size(&d->faults);
+    char *text = malloc(size);
+    if (text && fault_table_render(&d->faults, text, size) > 0)
         ldisk_send(L, d, "with_image", text);
+    free(text);
     lua_getiuservalue(L, 1, 1);
     if (lvm_plug_disk(L, lua_gettop(L), 1) < 0) {
         disk_drop_image(L, 1, d); /* back to the image-less disk it was */

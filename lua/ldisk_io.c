@@ -217,7 +217,7 @@ int ldisk_fault_inject(lua_State *L)
     const char *duration = luaL_optstring(L, 3, NULL);
     char line[256];
     if (!word_ok(mode) || !fault_mode_find(mode, strlen(mode)))
-        return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write or slow)",
+        return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
                           mode);
     if (duration && !word_ok(duration))
         return luaL_error(L, "fault_inject: bad duration '%s'", duration);
@@ -232,7 +232,7 @@ int ldisk_clear_faults(lua_State *L)
     const char *mode = luaL_optstring(L, 2, NULL);
     char line[128];
     if (mode && !word_ok(mode))
-        return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write or slow)",
+        return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
                           mode);
     snprintf(line, sizeof line, "clear%s%s\n", mode ? " " : "", mode ? mode : "");
     ldisk_send(L, d, "clear_faults", line);
@@ -246,17 +246,20 @@ int ldisk_clear_faults(lua_State *L)
 int ldisk_active_faults(lua_State *L)
 {
     LDisk *d = ldisk_live(L, "active_faults");
-    struct fault_rule rules[FAULT_TABLE_MAX_RULES];
+    bool active[FAULT_MODE_COUNT];
     if (d->in_mount) {
         int rc = disk_reload_faults(d, ldisk_mount(L, 1));
         if (rc < 0)
             return luaL_error(L, "active_faults: reading %s/ctl: %s", d->mount_id, strerror(-rc));
     }
-    size_t n = fault_table_snapshot(&d->faults, rules, FAULT_TABLE_MAX_RULES);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushstring(L, rules[i].mode->name);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    fault_table_modes(&d->faults, active);
+    lua_createtable(L, FAULT_MODE_COUNT, 0);
+    lua_Integer n = 0;
+    for (size_t i = 0; i < FAULT_MODE_COUNT; i++) { /* fault_modes is sorted by name */
+        if (active[i]) {
+            lua_pushstring(L, fault_modes[i].name);
+            lua_rawseti(L, -2, ++n);
+        }
     }
     return 1;
 }

@@ -125,7 +125,7 @@ static int cmd_inject(const char *target, int argc, char **argv)
     if (argc < 1 || argc > 2)
         return fail("inject needs a MODE (eio_read, eio_write or slow [DURATION])");
     if (!fault_mode_find(argv[0], strlen(argv[0])))
-        return fail("inject: unknown mode '%s' (expected eio_read, eio_write or slow)", argv[0]);
+        return fail("inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)", argv[0]);
     snprintf(line, sizeof line, "%s%s%s\n", argv[0], argc == 2 ? " " : "", argc == 2 ? argv[1] : "");
     return send_batch(target, CTL_SCOPE_DISK, line);
 }
@@ -148,10 +148,10 @@ static json_t *faults_json(const char *text)
         for (size_t i = 0; i < batch.count; i++) {
             const struct fault_rule *r = &batch.commands[i].edit.rule;
             char line[FAULT_RULE_TEXT_MAX];
-            fault_rule_format(r, line);
+            fault_rule_format(r, false, line);
             json_t *rule = json_pack("{s:s, s:s}", "mode", r->mode->name, "line", line);
-            if (r->delay_ns)
-                json_object_set_new(rule, "delay_ns", json_integer((json_int_t)r->delay_ns));
+            if (r->delay == FAULT_DELAY_FIXED)
+                json_object_set_new(rule, "delay_ns", json_integer((json_int_t)r->delay_a_ns));
             json_array_append_new(faults, rule);
         }
     }

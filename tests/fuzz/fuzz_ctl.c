@@ -69,7 +69,7 @@ static void fuzz_check_batch(enum ctl_scope scope, const struct ctl_batch *batch
             fuzz_require(cmd->op == CTL_OP_FAULT, "a disk batch holds only fault edits");
             fuzz_require(cmd->edit.op == FAULT_EDIT_CLEAR_ALL || cmd->edit.rule.mode != NULL,
                          "a set or clear of one mode names the mode");
-            fuzz_require(cmd->edit.rule.delay_ns <= DURATION_MAX_NS, "delays stay under the limit");
+            fuzz_require(cmd->edit.rule.delay_a_ns <= DURATION_MAX_NS, "delays stay under the limit");
             continue;
         }
         fuzz_require(cmd->op == CTL_OP_ATTACH || cmd->op == CTL_OP_DETACH,
@@ -111,7 +111,7 @@ static void fuzz_round_trip(const struct ctl_batch *batch)
         struct fault_request rq = {.dir = (enum fault_dir)dir, .offset = 0, .length = 4096};
         fuzz_require(fault_table_delay_ns(&table, &rq) <= FAULT_TABLE_MAX_RULES * DURATION_MAX_NS,
                      "delays add up within bounds");
-        int check = fault_table_check(&table, &rq);
+        int check = fault_table_check(&table, &rq, NULL);
         fuzz_require(check <= 0 && check > -4096, "a check fails with -errno or passes");
     }
 

@@ -154,6 +154,10 @@ write_block() {
     dd if=/dev/zero of="$MNT/$1/image" bs=4096 count=1 seek="${2:-0}" oflag=direct conv=notrunc status=none
 }
 
+rules() { # rules DISK: the rules MNT/DISK/ctl lists, without their "# matched=N fired=N"
+    sed 's/  # .*$//' "$MNT/$1/ctl"
+}
+
 ctl() { # ctl DISK TEXT: one write of TEXT to MNT/DISK/ctl
     printf '%s\n' "$2" >"$MNT/$1/ctl"
 }

@@ -17,16 +17,16 @@ check "a duration without unit fails" fails_with "Invalid argument" ctl vda "slo
 check "an argument to eio_read fails" fails_with "Invalid argument" ctl vda "eio_read please"
 check "clearing an unknown mode fails" fails_with "Invalid argument" ctl vda "clear fast"
 check "attach in a disk's ctl fails" fails_with "Invalid argument" ctl vda "attach x /tmp/x"
-check "the fault table is as it was" same "$(cat "$MNT/vda/ctl")" "slow 1ms"
+check "the fault table is as it was" same "$(rules vda)" "slow 1ms"
 
 # One write, several lines, one bad: nothing of it takes effect.
 printf 'clear\neio_read\neio_write\nbogus\n' >"$WORK/batch"
 check "a batch with one bad line fails" fails_with "Invalid argument" sh -c "cat '$WORK/batch' > '$MNT/vda/ctl'"
-check "and changes nothing" same "$(cat "$MNT/vda/ctl")" "slow 1ms"
+check "and changes nothing" same "$(rules vda)" "slow 1ms"
 check "the log names line 4" grep -q "line 4, column 1: unknown command 'bogus'" "$WORK/faultfs.log"
 printf 'clear\neio_read\n# a comment\n\neio_write   # both\n' >"$WORK/batch"
 check "a good batch applies every line" sh -c "cat '$WORK/batch' > '$MNT/vda/ctl'"
-check "in one go" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\neio_write')"
+check "in one go" same "$(rules vda)" "$(printf 'eio_read\neio_write')"
 echo clear >"$MNT/vda/ctl"
 
 # The mount's ctl.
@@ -70,7 +70,7 @@ check "the image is not a directory" fails_with "Not a directory" ls "$MNT/vda/i
 check "chmod of the image is refused" fails_with "Operation not permitted" chmod 600 "$MNT/vda/image"
 
 check "no backing image changed" same "$(sha256sum "$WORK/a.img" "$WORK/b.img")" "$sums"
-check "the other disk is untouched" same "$(cat "$MNT/vdb/ctl")" ""
+check "the other disk is untouched" same "$(rules vdb)" ""
 check "the daemon is still serving" read_block vda
 
 # With one thread (-s) no other thread could answer lookups the daemon sent its own

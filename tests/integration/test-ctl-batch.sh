@@ -16,7 +16,7 @@ comment() {
 # bash writes a multi-line printf one line per write().
 check "bash's printf of a 3-line batch with a bad last line fails" fails_with "Invalid argument" \
     bash -c 'printf "clear\neio_read\nbogus\n" > "$1"' _ "$MNT/vda/ctl"
-check "and leaves nothing active" same "$(cat "$MNT/vda/ctl")" ""
+check "and leaves nothing active" same "$(rules vda)" ""
 check "and the log names the line of the batch" grep -q "vda ctl: line 3, column 1: unknown command 'bogus'" "$WORK/faultfs.log"
 
 # The issue's case: a text over 4 KiB with a bad last line.
@@ -25,28 +25,28 @@ $(comment 4200)
 bogus"
 check "printf of a 4.2 KiB batch with a bad line fails" fails_with "Invalid argument" \
     bash -c 'printf "%s\n" "$1" > "$2"' _ "$text" "$MNT/vda/ctl"
-check "and leaves nothing active" same "$(cat "$MNT/vda/ctl")" ""
+check "and leaves nothing active" same "$(rules vda)" ""
 echo "slow 1ms" >"$MNT/vda/ctl"
 text="clear
 $(comment 9000)
 eio_read"
 check "a 9 KiB batch that starts with 'clear' is applied whole" \
     bash -c 'printf "%s\n" "$1" > "$2"' _ "$text" "$MNT/vda/ctl"
-check "(only eio_read is left)" same "$(cat "$MNT/vda/ctl")" "eio_read"
+check "(only eio_read is left)" same "$(rules vda)" "eio_read"
 echo "clear
 slow 1ms" >"$MNT/vda/ctl"
 text="eio_write
 $(comment 9000)
 eio_read"
 bash -c 'printf "%s\n" "$1" > "$2"' _ "$text" "$MNT/vda/ctl"
-check "a good 9 KiB batch applies every line" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\neio_write\nslow 1ms')"
+check "a good 9 KiB batch applies every line" same "$(rules vda)" "$(printf 'eio_read\neio_write\nslow 1ms')"
 echo clear >"$MNT/vda/ctl"
 
 # A line cut in two by the writer still parses as one.
 check "a line written in two pieces is one line" perl -e '
     open(my $f, ">", $ARGV[0]) or die; syswrite($f, "eio_r") == 5 or die; syswrite($f, "ead\nslow 3ms\n") or die;
     close($f) or die "close: $!\n"' "$MNT/vda/ctl"
-check "(it is)" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\nslow 3ms')"
+check "(it is)" same "$(rules vda)" "$(printf 'eio_read\nslow 3ms')"
 echo clear >"$MNT/vda/ctl"
 
 # Nothing takes effect before close(): the batch is applied whole.
@@ -54,7 +54,7 @@ check "commands wait for close()" perl -e '
     open(my $f, ">", $ARGV[0]) or die; syswrite($f, "eio_read\n") or die;
     open(my $r, "<", $ARGV[0]) or die; my $now = join "", <$r>;
     die "applied before close: $now\n" if $now ne ""; close($f) or die "close: $!\n"' "$MNT/vda/ctl"
-check "and then take effect" same "$(cat "$MNT/vda/ctl")" "eio_read"
+check "and then take effect" same "$(rules vda)" "eio_read"
 echo clear >"$MNT/vda/ctl"
 
 # A writev() of 300 buffers arrives in several requests: still one batch.
@@ -68,9 +68,9 @@ if [ "$(uname -m)" = x86_64 ]; then
     mapfile -t comments < <(for i in $(seq 298); do echo "# comment $i"; done)
     check "a writev of 300 lines with a bad last one fails" fails_with "Invalid argument" \
         writev "$MNT/vda/ctl" eio_read "${comments[@]}" bogus
-    check "and applies none of it" same "$(cat "$MNT/vda/ctl")" ""
+    check "and applies none of it" same "$(rules vda)" ""
     check "a good writev of 300 lines succeeds" writev "$MNT/vda/ctl" eio_read "${comments[@]}" "slow 2ms"
-    check "and applies all of it" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\nslow 2ms')"
+    check "and applies all of it" same "$(rules vda)" "$(printf 'eio_read\nslow 2ms')"
     echo clear >"$MNT/vda/ctl"
 fi
 
@@ -96,7 +96,7 @@ check "and attaches nothing" same "$(ls "$MNT" | tr '\n' ' ')" "ctl vda "
 check "a write after a refused one fails" fails_with "later write: Invalid argument" perl -e '
     open(my $f, ">", $ARGV[0]) or die; syswrite($f, "bogus\n") and die "bogus accepted\n";
     syswrite($f, "eio_read\n") or die "later write: $!\n"' "$MNT/vda/ctl"
-check "and nothing is applied" same "$(cat "$MNT/vda/ctl")" ""
+check "and nothing is applied" same "$(rules vda)" ""
 
 # The writer learns why: after a refusal, reading the same open file returns the reason.
 reason=$(perl -e '
@@ -125,7 +125,7 @@ check "a batch over 64 KiB fails" fails_with "File too large" sh -c "cat '$WORK/
 # Simple writes are as before.
 check "a bad command fails at its write()" fails_with "Invalid argument" ctl vda bogus
 check "a command without a newline is applied" sh -c "printf eio_read > '$MNT/vda/ctl'"
-check "(it is)" same "$(cat "$MNT/vda/ctl")" "eio_read"
+check "(it is)" same "$(rules vda)" "eio_read"
 echo clear >"$MNT/vda/ctl"
 
 finish

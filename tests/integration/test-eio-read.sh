@@ -6,11 +6,11 @@ make_image a.img $((1 << 20)) random
 mount_faultfs --disk vda="$WORK/a.img"
 
 check "the image reads back the backing bytes" cmp "$MNT/vda/image" "$WORK/a.img"
-check "ctl starts empty" same "$(cat "$MNT/vda/ctl")" ""
+check "ctl starts empty" same "$(rules vda)" ""
 check "a read works before the fault" read_block vda
 
 echo eio_read >"$MNT/vda/ctl"
-check "cat ctl shows eio_read" same "$(cat "$MNT/vda/ctl")" "eio_read"
+check "cat ctl shows eio_read" same "$(rules vda)" "eio_read"
 check "dd fails with Input/output error" fails_with "Input/output error" \
     dd if="$MNT/vda/image" of=/dev/null bs=4096 count=1
 check "a buffered read fails too (no page cache in the way)" fails_with "Input/output error" \
@@ -18,7 +18,7 @@ check "a buffered read fails too (no page cache in the way)" fails_with "Input/o
 check "writes still work under eio_read" write_block vda 10
 
 echo clear >"$MNT/vda/ctl"
-check "clear empties ctl" same "$(cat "$MNT/vda/ctl")" ""
+check "clear empties ctl" same "$(rules vda)" ""
 check "the read works again after clear" read_block vda
 check "and the data is intact" cmp <(head -c 4096 "$MNT/vda/image") <(head -c 4096 "$WORK/a.img")
 
@@ -37,8 +37,8 @@ cat "$WORK/batch" >"$MNT/vda/ctl"
 cat "$MNT/vda/ctl" >"$WORK/saved"
 echo clear >"$MNT/vda/ctl"
 cat "$WORK/saved" >"$MNT/vda/ctl"
-check "ctl round-trips, sorted by name" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\nslow 2ms')"
+check "ctl round-trips, sorted by name" same "$(rules vda)" "$(printf 'eio_read\nslow 2ms')"
 check "re-activating an active mode is not an error" ctl vda eio_read
-check "and leaves a single rule" same "$(cat "$MNT/vda/ctl")" "$(printf 'eio_read\nslow 2ms')"
+check "and leaves a single rule" same "$(rules vda)" "$(printf 'eio_read\nslow 2ms')"
 
 finish

@@ -25,7 +25,7 @@ check "leaves slow" same "$(fc "$MNT/vda" status)" "slow 20ms"
 check "clear" fc "$MNT/vda" clear
 check "leaves nothing" same "$(fc "$MNT/vda" status)" ""
 
-check "a bad mode is named before sending" fails_with "faultctl: inject: unknown mode 'eio_raed' (expected eio_read, eio_write or slow)" fc "$MNT/vda" inject eio_raed
+check "a bad mode is named before sending" fails_with "faultctl: inject: unknown mode 'eio_raed' (expected eio_read, eio_write, eio_flush, eio_discard, slow)" fc "$MNT/vda" inject eio_raed
 check "inject clear is not a mode (clear is its own command)" fails_with "faultctl: inject: unknown mode 'clear'" fc "$MNT/vda" inject clear
 check "mount commands sent to a disk say where they go" fails_with "faultctl: $MNT/vda is a disk: attach, detach and list go to its mount" fc "$MNT/vda" attach x "$WORK/b.img"
 check "fault commands sent to the mount say where they go" fails_with "faultctl: $MNT is a mount: faults go to one of its disks ($MNT/ID)" fc "$MNT" inject eio_read
@@ -33,7 +33,7 @@ check "a bad duration is named" fails_with "faultctl: slow: bad duration '5x': u
 check "clear of an unknown mode is named" fails_with "faultctl: clear: unknown mode 'fast'" fc "$MNT/vda" clear fast
 check "inject without a mode is refused" fails_with "inject needs a MODE" fc "$MNT/vda" inject
 check "a path that is not a disk is named" fails_with "faultctl: $WORK is not a faultfs disk (MOUNT/ID)" fc "$WORK" inject eio_read
-check "nothing was applied by the mistakes" same "$(cat "$MNT/vda/ctl")" ""
+check "nothing was applied by the mistakes" same "$(rules vda)" ""
 
 check "attach" fc "$MNT" attach vdb "$WORK/b.img" size=512K
 check "list shows both disks" bash -c "'$FAULTCTL' '$MNT' list | grep -q '^vdb  *524288  *-  *$WORK/b.img'"

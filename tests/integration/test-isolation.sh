@@ -13,7 +13,7 @@ check "vdb reads" read_block vdb
 check "vdb writes" write_block vdb 1
 timed read_block vdb
 check "vdb is not slowed ($took ms)" at_most 250 "$took"
-check "vdb's ctl stays empty" same "$(cat "$MNT/vdb/ctl")" ""
+check "vdb's ctl stays empty" same "$(rules vdb)" ""
 check "vdb's stats count no fault" same "$(stat_field vdb faults_fired)" 0
 check "the whole of vdb reads back its image" cmp "$MNT/vdb/image" "$WORK/b.img"
 

@@ -6,7 +6,7 @@ make_image a.img $((1 << 20))
 mount_faultfs --disk vda="$WORK/a.img"
 
 echo slow >"$MNT/vda/ctl"
-check "ctl shows the default delay" same "$(cat "$MNT/vda/ctl")" "slow 50ms"
+check "ctl shows the default delay" same "$(rules vda)" "slow 50ms"
 timed read_block vda
 check "a read takes at least 50 ms ($took ms)" at_least 50 "$took"
 check "and succeeds" same "$last_status" 0
@@ -16,7 +16,7 @@ timed dd if="$MNT/vda/image" of=/dev/null bs=4096 count=4 iflag=direct
 check "each request sleeps: 4 reads take at least 200 ms ($took ms)" at_least 200 "$took"
 
 echo "slow 200ms" >"$MNT/vda/ctl"
-check "ctl shows the new delay" same "$(cat "$MNT/vda/ctl")" "slow 200ms"
+check "ctl shows the new delay" same "$(rules vda)" "slow 200ms"
 timed read_block vda
 check "slow 200ms: a read takes at least 200 ms ($took ms)" at_least 200 "$took"
 

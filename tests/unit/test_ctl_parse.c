@@ -42,7 +42,7 @@ Test(ctl_parse, each_mode_sets_its_rule)
     cr_assert_eq(batch.commands[0].edit.rule.directions, FAULT_READ);
     cr_assert_eq(batch.commands[1].edit.rule.directions, FAULT_WRITE);
     cr_assert_str_eq(batch.commands[2].edit.rule.mode->name, "slow");
-    cr_assert_eq(batch.commands[2].edit.rule.delay_ns, 50000000ull);
+    cr_assert_eq(batch.commands[2].edit.rule.delay_a_ns, 50000000ull);
     cr_assert_eq(batch.commands[2].edit.rule.error, 0);
     cr_assert_eq(batch.commands[2].line, 3);
 }
@@ -50,7 +50,7 @@ Test(ctl_parse, each_mode_sets_its_rule)
 Test(ctl_parse, slow_takes_a_duration)
 {
     parse_ok(CTL_SCOPE_DISK, "slow 200ms");
-    cr_assert_eq(batch.commands[0].edit.rule.delay_ns, 200000000ull);
+    cr_assert_eq(batch.commands[0].edit.rule.delay_a_ns, 200000000ull);
 }
 
 Test(ctl_parse, clear_all_and_clear_one)
@@ -67,7 +67,7 @@ Test(ctl_parse, comments_blank_lines_and_crlf)
     cr_assert_eq(batch.count, 2);
     cr_assert_eq(batch.commands[0].line, 4);
     cr_assert_eq(batch.commands[1].line, 5);
-    cr_assert_eq(batch.commands[1].edit.rule.delay_ns, 1000000000ull);
+    cr_assert_eq(batch.commands[1].edit.rule.delay_a_ns, 1000000000ull);
 }
 
 Test(ctl_parse, empty_batch_is_a_no_op)
@@ -82,7 +82,7 @@ Test(ctl_parse, empty_batch_is_a_no_op)
 Test(ctl_parse, unknown_command_names_it)
 {
     parse_err(CTL_SCOPE_DISK, "bogus", 1, 1,
-              "unknown command 'bogus' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'bogus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
 }
 
 Test(ctl_parse, bad_line_in_a_batch_is_located)
@@ -106,26 +106,27 @@ Test(ctl_parse, errors_of_each_fault_command)
     parse_err(CTL_SCOPE_DISK, "eio_write 1", 1, 11, "eio_write: unexpected argument '1'");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "clear fast", 1, 7,
-              "clear: unknown mode 'fast' (expected eio_read, eio_write or slow)");
+              "clear: unknown mode 'fast' (expected eio_read, eio_write, eio_flush, eio_discard, slow)");
     ctl_batch_free(&batch);
-    parse_err(CTL_SCOPE_DISK, "clear slow eio_read", 1, 12, "clear: unexpected argument 'eio_read'");
+    parse_err(CTL_SCOPE_DISK, "clear slow eio_read", 1, 12,
+              "slow: bad duration 'eio_read': expected a number such as 50ms");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "attach a /b", 1, 1, "'attach' belongs in the mount's ctl, not a disk's");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "EIO_READ", 1, 1,
-              "unknown command 'EIO_READ' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'EIO_READ' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
 }
 
 Test(ctl_parse, control_bytes_are_not_echoed)
 {
     parse_err(CTL_SCOPE_DISK, "bo\x1bgus", 1, 1,
-              "unknown command 'bo\\x1bgus' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'bo\\x1bgus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "bo\xffgus", 1, 1,
-              "unknown command 'bo\\xffgus' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'bo\\xffgus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "b\xc3\xa9gus", 1, 1,
-              "unknown command 'b\xc3\xa9gus' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'b\xc3\xa9gus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
     ctl_batch_free(&batch);
     const char nul[] = "eio_read\0x";
     cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, nul, sizeof nul - 1, &batch, &err), -EINVAL);
@@ -281,14 +282,14 @@ Test(ctl_parse, apply_is_all_or_nothing_on_the_table)
     cr_assert_eq(ctl_batch_apply_faults(&batch, &table), 0);
     char text[256];
     fault_table_render(&table, text, sizeof text);
-    cr_assert_str_eq(text, "eio_write\nslow 2ms\n");
+    cr_assert_str_eq(text, "eio_write  # matched=0 fired=0\nslow 2ms  # matched=0 fired=0\n");
     ctl_batch_free(&batch);
 
     /* A bad line refuses the whole batch before anything reaches the table. */
     parse_err(CTL_SCOPE_DISK, "clear\nbogus\n", 2, 1,
-              "unknown command 'bogus' (expected eio_read, eio_write, slow or clear)");
+              "unknown command 'bogus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
     fault_table_render(&table, text, sizeof text);
-    cr_assert_str_eq(text, "eio_write\nslow 2ms\n");
+    cr_assert_str_eq(text, "eio_write  # matched=0 fired=0\nslow 2ms  # matched=0 fired=0\n");
     fault_table_destroy(&table);
 }
 

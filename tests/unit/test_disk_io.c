@@ -46,7 +46,7 @@ static void set(const char *line)
     size_t n = space ? (size_t)(space - line) : strlen(line);
     struct fault_edit e = {.op = FAULT_EDIT_SET, .rule = fault_rule_default(fault_mode_find(line, n))};
     if (space)
-        cr_assert_eq(duration_parse(space + 1, strlen(space + 1), &e.rule.delay_ns, &(const char *){0}), 0);
+        cr_assert_eq(duration_parse(space + 1, strlen(space + 1), &e.rule.delay_a_ns, &(const char *){0}), 0);
     cr_assert_eq(fault_table_apply(&disk->faults, &e, 1), 0);
 }
 
