@@ -210,7 +210,8 @@ int fault_table_apply(struct fault_table *table, const struct fault_edit *edits,
         pthread_mutex_unlock(&table->lock);
         return -ENOMEM;
     }
-    memcpy(next, table->entries, n * sizeof *next);
+    if (n)
+        memcpy(next, table->entries, n * sizeof *next);
     for (size_t i = 0; i < count && rc == 0; i++) {
         const struct fault_edit *e = &edits[i];
         if (e->op != FAULT_EDIT_SET) {

@@ -159,6 +159,37 @@ static json_t *faults_json(const char *text)
     return faults;
 }
 
+/* Prints ctl's lines ("RULE  # matched=N fired=N") as a table. */
+static void print_rules(const char *text)
+{
+    int width = 4;
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1) {
+        int len = (int)strcspn(p, "#\n");
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        width = len > width ? len : width;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    if (!*text) {
+        puts("(no faults)");
+        return;
+    }
+    printf("%-*s %8s %8s\n", width, "RULE", "MATCHED", "FIRED");
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1) {
+        int len = (int)strcspn(p, "#\n");
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        unsigned long long matched = 0, fired = 0;
+        const char *hash = strchr(p, '#');
+        if (hash && hash < strchr(p, '\n'))
+            sscanf(hash, "# matched=%llu fired=%llu", &matched, &fired);
+        printf("%-*.*s %8llu %8llu\n", width, len, p, matched, fired);
+        if (!strchr(p, '\n'))
+            break;
+    }
+}
+
 static int cmd_status(const char *target, int argc, char **argv)
 {
     char path[PATH_MAX];
@@ -170,7 +201,7 @@ static int cmd_status(const char *target, int argc, char **argv)
     if (!text)
         return fail("%s is not a faultfs disk (MOUNT/ID): %s: %s", target, path, strerror(errno));
     if (!as_json) {
-        fputs(text, stdout);
+        print_rules(text);
         free(text);
         return 0;
     }

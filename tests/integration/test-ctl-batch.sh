@@ -108,7 +108,7 @@ check "a refused write leaves its reason to read on the same file" same "$reason
 check "fsync applies what was written" perl -MIO::Handle -e '
     open(my $f, "+<", $ARGV[0]) or die; syswrite($f, "eio_read\n") or die;
     $f->sync or die "fsync: $!\n"; open(my $r, "<", $ARGV[0]) or die; my $now = join "", <$r>;
-    die "not applied by fsync: $now\n" if $now ne "eio_read\n"' "$MNT/vda/ctl"
+    die "not applied by fsync: $now\n" if $now !~ /^eio_read  # /' "$MNT/vda/ctl"
 echo clear >"$MNT/vda/ctl"
 cp "$WORK/a.img" "$WORK/gone.img"
 reason=$(perl -MIO::Handle -e '

@@ -13,17 +13,18 @@ check "no arguments is a usage error" fails_with "usage: faultctl" fc
 check "an unknown command is named" fails_with "faultctl: unknown command 'frob'" fc "$MNT/vda" frob
 
 check "inject eio_read" fc "$MNT/vda" inject eio_read
-check "status shows it" same "$(fc "$MNT/vda" status)" "eio_read"
+check "status shows it in a table" same "$(fc "$MNT/vda" status)" "$(printf 'RULE      MATCHED    FIRED\neio_read        0        0')"
 check "and the guest path fails" fails_with "Input/output error" read_block vda
 check "inject slow 20ms" fc "$MNT/vda" inject slow 20ms
-check "status lists both, sorted" same "$(fc "$MNT/vda" status)" "$(printf 'eio_read\nslow 20ms')"
+check "status lists both, sorted, with what each rule matched and fired" same "$(fc "$MNT/vda" status)" \
+    "$(printf 'RULE       MATCHED    FIRED\neio_read         1        1\nslow 20ms        0        0')"
 check "status --json is JSON with the modes" bash -c "'$FAULTCTL' '$MNT/vda' status --json | grep -q '\"line\": \"slow 20ms\"'"
 check "status --json carries the delay" bash -c "'$FAULTCTL' '$MNT/vda' status --json | grep -q '\"delay_ns\": 20000000'"
 check "status --json carries the stats" bash -c "'$FAULTCTL' '$MNT/vda' status --json | grep -q '\"failed_reads\": 1'"
 check "clear eio_read" fc "$MNT/vda" clear eio_read
-check "leaves slow" same "$(fc "$MNT/vda" status)" "slow 20ms"
+check "leaves slow" same "$(fc "$MNT/vda" status | sed -n 2p)" "slow 20ms        0        0"
 check "clear" fc "$MNT/vda" clear
-check "leaves nothing" same "$(fc "$MNT/vda" status)" ""
+check "leaves nothing" same "$(fc "$MNT/vda" status)" "(no faults)"
 
 check "a bad mode is named before sending" fails_with "faultctl: inject: unknown mode 'eio_raed' (expected eio_read, eio_write, eio_flush, eio_discard, slow)" fc "$MNT/vda" inject eio_raed
 check "inject clear is not a mode (clear is its own command)" fails_with "faultctl: inject: unknown mode 'clear'" fc "$MNT/vda" inject clear

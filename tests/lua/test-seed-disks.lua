@@ -103,7 +103,7 @@ end)
 test("faults from Lua are the mount's faults", function(t)
   disk:fault_inject("slow", "20ms")
   local f = assert(io.open(disk:path("ctl")))
-  t:assert(f:read("a") == "slow 20ms\n")
+  t:assert(f:read("a") == "slow 20ms  # matched=0 fired=0\n")
   f:close()
   H.ctl(disk, "eio_write\n")
   t:assert(table.concat(disk:active_faults(), ",") == "eio_write,slow",
