@@ -302,3 +302,69 @@ Test(ctl_parse, error_format_names_line_and_column)
     cr_assert_str_eq(text,
                      "line 2, column 6: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)");
 }
+
+Test(ctl_parse, every_rule_key_names_its_mistake)
+{
+    static const struct {
+        const char *line;
+        unsigned column;
+        const char *message;
+    } cases[] = {
+        {"eio_read sectors=5-3", 10, "eio_read: bad sectors 'sectors=5-3': a range ends before it starts"},
+        {"eio_read sectors=a-b", 10,
+         "eio_read: bad sectors 'sectors=a-b': expected A-B[,C-D...], 512-byte sectors, both ends included"},
+        {"eio_read sectors=1,3,5,7,9,11,13,15,17", 10,
+         "eio_read: bad sectors 'sectors=1,3,5,7,9,11,13,15,17': at most 8 separate ranges in one rule (use more rules)"},
+        {"eio_read errno=EFOO", 10,
+         "eio_read: bad errno 'errno=EFOO': expected EIO, ENOSPC, EROFS, ETIMEDOUT, ENODEV, ENOMEM, EAGAIN, EINVAL or ENXIO"},
+        {"eio_read prob=150%", 10, "eio_read: bad probability 'prob=150%': more than 100%"},
+        {"eio_read prob=0%", 10, "eio_read: bad probability 'prob=0%': must be more than 0% and at most 100%"},
+        {"eio_read prob=50", 10, "eio_read: bad probability 'prob=50': expected a percentage such as 25% or 0.5%"},
+        {"eio_read prob=0.00001%", 10,
+         "eio_read: bad probability 'prob=0.00001%': expected a percentage such as 25% or 0.5%"},
+        {"eio_read times=0", 10, "eio_read: bad count 'times=0': must be at least 1"},
+        {"eio_read after=-1", 10, "eio_read: bad count 'after=-1': expected a whole number"},
+        {"eio_read seed=x", 10, "eio_read: bad count 'seed=x': expected a whole number"},
+        {"eio_read times=1 times=2", 18, "eio_read: 'times=2': this key is given twice"},
+        {"eio_read colour=red", 10,
+         "eio_read: unknown key in 'colour=red': expected sectors=, errno=, prob=, seed=, times=, after= (and mean=, p99= for slow)"},
+        {"slow errno=EIO", 6, "slow: 'errno=EIO': errno= goes with the eio_ modes (slow only delays)"},
+        {"eio_read mean=5ms", 10, "eio_read: 'mean=5ms': mean= and p99= go with slow"},
+        {"slow mean=5ms", 1, "slow: a tail is mean=DURATION p99=DURATION, without another delay ('slow')"},
+        {"slow 5ms mean=5ms p99=9ms", 1,
+         "slow: a tail is mean=DURATION p99=DURATION, without another delay ('slow')"},
+        {"slow mean=5ms p99=1s", 1, "slow: p99 must be above the mean and at most 14.9 times it"},
+        {"slow 20ms..10ms", 6, "slow: bad delay range '20ms..10ms': MIN is more than MAX"},
+        {"slow 5ms..x", 6, "slow: bad duration '5ms..x': expected a number such as 50ms"},
+        {"slow read read", 11, "slow: 'read': this direction is given twice"},
+        {"eio_read write", 10, "eio_read: unexpected argument 'write'"},
+        {"clear eio_read sectors=1-", 16,
+         "eio_read: bad sectors 'sectors=1-': expected A-B[,C-D...], 512-byte sectors, both ends included"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        parse_err(CTL_SCOPE_DISK, cases[i].line, 1, cases[i].column, cases[i].message);
+        ctl_batch_free(&batch);
+    }
+}
+
+Test(ctl_parse, rules_parse_into_their_fields)
+{
+    parse_ok(CTL_SCOPE_DISK, "eio_read sectors=2048-4095 prob=25% seed=7 times=3 after=1 errno=ENOSPC\n"
+                             "slow 5ms write flush\nslow 1ms..3ms\nslow mean=2ms p99=10ms\nclear slow 5ms write flush\n");
+    const struct fault_rule *r = &batch.commands[0].edit.rule;
+    cr_assert_eq(r->nranges, 1);
+    cr_assert_eq(r->ranges[0].first, 2048);
+    cr_assert_eq(r->ranges[0].last, 4095);
+    cr_assert_eq(r->prob_ppm, 250000);
+    cr_assert_eq(r->seed, 7);
+    cr_assert_eq(r->times, 3);
+    cr_assert_eq(r->after, 1);
+    cr_assert_eq(r->error, ENOSPC);
+    r = &batch.commands[1].edit.rule;
+    cr_assert_eq(r->directions, FAULT_WRITE | FAULT_FLUSH);
+    cr_assert_eq(r->delay_a_ns, 5000000ull);
+    cr_assert_eq(batch.commands[2].edit.rule.delay, FAULT_DELAY_UNIFORM);
+    cr_assert_eq(batch.commands[3].edit.rule.delay, FAULT_DELAY_TAIL);
+    cr_assert_eq(batch.commands[4].edit.op, FAULT_EDIT_CLEAR_RULE);
+    cr_assert(fault_rule_same(&batch.commands[4].edit.rule, &batch.commands[1].edit.rule));
+}
