@@ -281,6 +281,27 @@ static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd
     return cmd->image ? 0 : -ENOMEM;
 }
 
+/* "ID: COMMAND" in the mount's ctl: a disk's command, for disk ID. */
+static int ctl_parse_disk_command(const struct ctl_line *line, struct ctl_command *cmd,
+                                  struct ff_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    const struct ctl_word *w = &line->words[0];
+    const char *why;
+    if (disk_id_check(w->text, w->len - 1, &why) < 0)
+        return ctl_fail(err, line->number, w->column, "bad disk ID '%s': %s", ctl_quote(w, q),
+                        why);
+    if (line->count < 2)
+        return ctl_fail(err, line->number, w->column + (unsigned)w->len + 1,
+                        "%.*s missing a command for the disk", (int)w->len, w->text);
+    struct ctl_line rest = {.count = line->count - 1, .number = line->number};
+    memcpy(rest.words, line->words + 1, rest.count * sizeof rest.words[0]);
+    int rc = ctl_parse_disk_line(&rest, cmd, err);
+    memcpy(cmd->id, w->text, w->len - 1);
+    cmd->id[w->len - 1] = '\0';
+    return rc;
+}
+
 static int ctl_parse_mount_line(const struct ctl_line *line, struct ctl_command *cmd,
                                 struct ff_error *err)
 {
@@ -293,12 +314,15 @@ static int ctl_parse_mount_line(const struct ctl_line *line, struct ctl_command 
         int rc = ctl_parse_id(line, 1, "detach", cmd, err);
         return rc < 0 ? rc : ctl_too_many(line, 2, "detach", err);
     }
+    if (verb->len > 1 && verb->text[verb->len - 1] == ':')
+        return ctl_parse_disk_command(line, cmd, err);
     if (fault_mode_find(verb->text, verb->len) || ctl_word_is(verb, "clear"))
         return ctl_fail(err, line->number, verb->column,
-                        "'%s' belongs in a disk's ctl (MOUNT/ID/ctl), not the mount's",
-                        ctl_quote(verb, q));
+                        "'%s' belongs in a disk's ctl (MOUNT/ID/ctl), or write 'ID: %s'",
+                        ctl_quote(verb, q), ctl_quote(verb, q));
     return ctl_fail(err, line->number, verb->column,
-                    "unknown command '%s' (expected attach or detach)", ctl_quote(verb, q));
+                    "unknown command '%s' (expected attach, detach or ID: COMMAND)",
+                    ctl_quote(verb, q));
 }
 
 /* ---- batches ---- */

@@ -21,11 +21,11 @@
 
 enum ctl_scope {
     CTL_SCOPE_DISK,  /* ID/ctl: eio_read, eio_write, slow, clear */
-    CTL_SCOPE_MOUNT, /* MOUNT/ctl: attach, detach */
+    CTL_SCOPE_MOUNT, /* MOUNT/ctl: attach, detach, and "ID: COMMAND" for a disk */
 };
 
 enum ctl_op {
-    CTL_OP_FAULT,  /* a fault table edit */
+    CTL_OP_FAULT,  /* a fault table edit: of the disk whose ctl it is, or in MOUNT/ctl of ID */
     CTL_OP_ATTACH, /* attach ID IMAGE [size=BYTES] */
     CTL_OP_DETACH, /* detach ID */
 };
@@ -34,7 +34,7 @@ struct ctl_command {
     enum ctl_op op;
     unsigned line;                 /* 1-based line of the batch */
     struct fault_edit edit;        /* CTL_OP_FAULT */
-    char id[DISK_ID_MAX + 1];      /* CTL_OP_ATTACH, CTL_OP_DETACH */
+    char id[DISK_ID_MAX + 1];      /* CTL_OP_ATTACH, CTL_OP_DETACH; CTL_OP_FAULT in MOUNT/ctl */
     char *image;                   /* CTL_OP_ATTACH: absolute path, owned by the batch */
     uint64_t size_limit;           /* CTL_OP_ATTACH: bytes visible; 0 = the whole image */
 };

@@ -143,7 +143,7 @@ static bool batch_id_present(struct disk_registry *reg, const struct ctl_batch *
     bool present = registry_index_of(reg, id, strlen(id)) >= 0;
     for (size_t i = 0; i < upto; i++) {
         const struct ctl_command *c = &batch->commands[i];
-        if (strcmp(c->id, id) == 0)
+        if ((c->op == CTL_OP_ATTACH || c->op == CTL_OP_DETACH) && strcmp(c->id, id) == 0)
             present = c->op == CTL_OP_ATTACH;
     }
     return present;
@@ -184,8 +184,85 @@ static int registry_check_ids(struct disk_registry *reg, const struct ctl_batch 
             return registry_fail(err, c, -EEXIST, "attach: disk '%s' is already attached", c->id);
         if (c->op == CTL_OP_DETACH && !present)
             return registry_fail(err, c, -ENOENT, "detach: no disk '%s' is attached", c->id);
+        if (c->op == CTL_OP_FAULT && !present)
+            return registry_fail(err, c, -ENOENT, "%s: no disk '%s' is attached", c->id, c->id);
+        /* Checked at whichever of the two comes second (a batch arrives in pieces). */
+        for (size_t k = 0; k < i && c->op == CTL_OP_DETACH; k++) {
+            const struct ctl_command *earlier = &batch->commands[k];
+            if (earlier->op == CTL_OP_FAULT && strcmp(earlier->id, c->id) == 0)
+                return registry_fail(err, c, -EINVAL,
+                                     "detach: %s's commands and its detach go in separate batches",
+                                     c->id);
+        }
+        for (size_t k = i + 1; k < batch->count && c->op == CTL_OP_FAULT; k++) {
+            const struct ctl_command *later = &batch->commands[k];
+            if (later->op == CTL_OP_DETACH && strcmp(later->id, c->id) == 0)
+                return registry_fail(err, later, -EINVAL,
+                                     "detach: %s's commands and its detach go in separate batches",
+                                     c->id);
+        }
     }
     return 0;
+}
+
+/*
+ * The disk fault command I of BATCH is for: one the batch attaches (in
+ * OPENED), or one attached now. Caller holds the lock; the ids are checked.
+ */
+static struct disk *batch_fault_target(struct disk_registry *reg, const struct ctl_batch *batch,
+                                       size_t i, struct disk **opened)
+{
+    const char *id = batch->commands[i].id;
+    for (size_t k = i; k-- > 0;) {
+        if (batch->commands[k].op == CTL_OP_ATTACH && strcmp(batch->commands[k].id, id) == 0)
+            return opened[k];
+    }
+    return reg->disks[registry_index_of(reg, id, strlen(id))];
+}
+
+/*
+ * Prepares the fault edits of BATCH's "ID: COMMAND" lines, one change per
+ * disk (its table locked until commit or abandon). Returns how many disks
+ * it prepared, or -errno with ERR (and nothing left prepared).
+ */
+static ssize_t registry_prepare_faults(struct disk_registry *reg, const struct ctl_batch *batch,
+                                       struct disk **opened, struct disk **targets,
+                                       struct fault_change *changes, struct ff_error *err)
+{
+    size_t ntargets = 0;
+    struct fault_edit *edits = malloc((batch->count ? batch->count : 1) * sizeof *edits);
+    if (!edits)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < batch->count && rc == 0; i++) {
+        if (batch->commands[i].op != CTL_OP_FAULT)
+            continue;
+        struct disk *disk = batch_fault_target(reg, batch, i, opened);
+        bool done = false;
+        for (size_t t = 0; t < ntargets && !done; t++)
+            done = targets[t] == disk;
+        if (done)
+            continue; /* its edits went with its first command */
+        size_t n = 0;
+        for (size_t k = i; k < batch->count; k++) {
+            if (batch->commands[k].op == CTL_OP_FAULT &&
+                batch_fault_target(reg, batch, k, opened) == disk)
+                edits[n++] = batch->commands[k].edit;
+        }
+        rc = fault_table_prepare(&disk->faults, edits, n, &changes[ntargets]);
+        if (rc < 0)
+            registry_fail(err, &batch->commands[i], rc, "%s: %s", disk->id,
+                          rc == -ENOSPC ? "too many rules for one disk" : strerror(-rc));
+        else
+            targets[ntargets++] = disk;
+    }
+    free(edits);
+    if (rc < 0) {
+        while (ntargets-- > 0)
+            fault_table_abandon(&targets[ntargets]->faults, &changes[ntargets]);
+        return rc;
+    }
+    return (ssize_t)ntargets;
 }
 
 int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch, size_t from,
@@ -214,13 +291,17 @@ int disk_registry_check(struct disk_registry *reg, const struct ctl_batch *batch
 int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch,
                         struct ff_error *err)
 {
-    struct disk **opened = calloc(batch->count ? batch->count : 1, sizeof *opened);
-    struct disk **removed = calloc(batch->count ? batch->count : 1, sizeof *opened);
+    size_t slots = batch->count ? batch->count : 1;
+    struct disk **opened = calloc(slots, sizeof *opened);
+    struct disk **removed = calloc(slots, sizeof *opened);
+    struct disk **targets = calloc(slots, sizeof *targets);
+    struct fault_change *changes = calloc(slots, sizeof *changes);
     size_t nremoved = 0;
+    ssize_t ntargets = 0;
     int rc = 0;
 
     memset(err, 0, sizeof *err);
-    if (!opened || !removed) {
+    if (!opened || !removed || !targets || !changes) {
         rc = -ENOMEM;
         goto out;
     }
@@ -250,6 +331,9 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
             reg->capacity = cap;
         }
     }
+    if (rc == 0 && (ntargets = registry_prepare_faults(reg, batch, opened, targets, changes, err)) < 0)
+        rc = (int)ntargets;
+    /* Nothing below can fail: the batch takes effect whole. */
     for (size_t i = 0; i < batch->count && rc == 0; i++) {
         const struct ctl_command *c = &batch->commands[i];
         if (c->op == CTL_OP_ATTACH) {
@@ -259,6 +343,8 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
             removed[nremoved++] = registry_remove(reg, c->id);
         }
     }
+    for (ssize_t t = 0; rc == 0 && t < ntargets; t++)
+        fault_table_commit(&targets[t]->faults, &changes[t]);
     pthread_mutex_unlock(&reg->lock);
 
     /* Waiting for requests in flight happens outside the lock. */
@@ -273,5 +359,7 @@ out:
     }
     free(opened);
     free(removed);
+    free(targets);
+    free(changes);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * The disks of one mount, by id and by serial; attach and detach batches.
  *
- * Lock order: registry lock, then (briefly, for JSON) a disk's fault table lock.
+ * Lock order: registry lock, then disks' fault table locks (several at once
+ * for a batch of "ID: COMMAND" lines; only this file takes more than one).
  */
 #ifndef FAULTFS_DISK_REGISTRY_H
 #define FAULTFS_DISK_REGISTRY_H
@@ -32,7 +33,8 @@ int disk_registry_guard_mounted(struct disk_registry *reg);
 void disk_registry_destroy(struct disk_registry *reg);
 
 /*
- * Applies the attach and detach commands of BATCH, all or nothing. Returns
+ * Applies the attach, detach and "ID: COMMAND" lines of BATCH, all or
+ * nothing (a disk's commands may follow its attach in the batch). Returns
  * 0, or -errno with ERR naming the line and the reason: -EEXIST for an id in
  * use, -ENOENT for detaching an unknown id or a missing image, -EINVAL for an
  * image that is not a regular file or lies inside the mount.

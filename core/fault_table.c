@@ -52,17 +52,8 @@ static uint64_t index_build_max(struct fault_span *spans, uint64_t *span_max, si
     return m;
 }
 
-/* The index of ENTRIES: the whole-disk ones, and every range of the others. */
-struct table_index {
-    size_t *whole;
-    size_t nwhole;
-    struct fault_span *spans;
-    uint64_t *span_max;
-    size_t nspans;
-    unsigned dirs;
-};
 
-static int index_build(const struct fault_entry *entries, size_t count, struct table_index *ix)
+static int index_build(const struct fault_entry *entries, size_t count, struct fault_index *ix)
 {
     size_t nspans = 0, nwhole = 0;
     memset(ix, 0, sizeof *ix);
@@ -197,11 +188,10 @@ static size_t entries_remove_if(struct fault_entry *entries, size_t n,
     return kept;
 }
 
-int fault_table_apply(struct fault_table *table, const struct fault_edit *edits, size_t count)
+int fault_table_prepare(struct fault_table *table, const struct fault_edit *edits, size_t count,
+                        struct fault_change *change)
 {
-    struct table_index ix;
     int rc = 0;
-
     pthread_mutex_lock(&table->lock);
     size_t n = table->count, capacity = table->count + count;
     uint64_t next_id = table->next_id;
@@ -235,28 +225,51 @@ int fault_table_apply(struct fault_table *table, const struct fault_edit *edits,
         }
     }
     if (rc == 0)
-        rc = index_build(next, n, &ix);
+        rc = index_build(next, n, &change->index);
     if (rc < 0) {
         pthread_mutex_unlock(&table->lock);
         free(next);
         return rc;
     }
+    change->entries = next;
+    change->count = n;
+    change->next_id = next_id;
+    return 0; /* the table stays locked until commit or abandon */
+}
+
+void fault_table_commit(struct fault_table *table, struct fault_change *change)
+{
     struct fault_entry *old = table->entries;
     size_t *old_whole = table->whole;
     struct fault_span *old_spans = table->spans;
     uint64_t *old_max = table->span_max;
-    table->entries = next;
-    table->count = n;
-    table->next_id = next_id;
-    table->whole = ix.whole;
-    table->nwhole = ix.nwhole;
-    table->spans = ix.spans;
-    table->span_max = ix.span_max;
-    table->nspans = ix.nspans;
-    atomic_store_explicit(&table->active_dirs, ix.dirs, memory_order_release);
+    table->entries = change->entries;
+    table->count = change->count;
+    table->next_id = change->next_id;
+    table->whole = change->index.whole;
+    table->nwhole = change->index.nwhole;
+    table->spans = change->index.spans;
+    table->span_max = change->index.span_max;
+    table->nspans = change->index.nspans;
+    atomic_store_explicit(&table->active_dirs, change->index.dirs, memory_order_release);
     pthread_mutex_unlock(&table->lock);
     table_free_arrays(old, old_whole, old_spans, old_max);
-    return 0;
+}
+
+void fault_table_abandon(struct fault_table *table, struct fault_change *change)
+{
+    pthread_mutex_unlock(&table->lock);
+    table_free_arrays(change->entries, change->index.whole, change->index.spans,
+                      change->index.span_max);
+}
+
+int fault_table_apply(struct fault_table *table, const struct fault_edit *edits, size_t count)
+{
+    struct fault_change change;
+    int rc = fault_table_prepare(table, edits, count, &change);
+    if (rc == 0)
+        fault_table_commit(table, &change);
+    return rc;
 }
 
 /* ---- decisions ---- */

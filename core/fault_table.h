@@ -13,7 +13,8 @@
  * I/O, fault_table_recheck (step 4), which looks only at rules added since
  * the check: each rule decides once per request.
  *
- * Lock order: a fault table's lock is a leaf; nothing else is taken under it.
+ * Lock order: a fault table's lock is taken last: under the registry's lock,
+ * several tables' (fault_table_prepare); nothing else is taken under it.
  */
 #ifndef FAULTFS_FAULT_TABLE_H
 #define FAULTFS_FAULT_TABLE_H
@@ -67,6 +68,23 @@ struct fault_table {
     uint64_t fired[FAULT_MODE_COUNT]; /* requests each mode delayed or failed */
 };
 
+/* What fault_table_prepare builds: the rules and their index, ready to commit. */
+struct fault_index {
+    size_t *whole;
+    size_t nwhole;
+    struct fault_span *spans;
+    uint64_t *span_max;
+    size_t nspans;
+    unsigned dirs;
+};
+
+struct fault_change {
+    struct fault_entry *entries;
+    size_t count;
+    uint64_t next_id;
+    struct fault_index index;
+};
+
 int fault_table_init(struct fault_table *table);
 void fault_table_destroy(struct fault_table *table);
 
@@ -75,6 +93,18 @@ void fault_table_destroy(struct fault_table *table);
  * FAULT_TABLE_MAX_RULES) or -ENOMEM with the table unchanged.
  */
 int fault_table_apply(struct fault_table *table, const struct fault_edit *edits, size_t count);
+
+/*
+ * fault_table_apply in two steps, for a change to several tables that must
+ * all happen or none: prepare builds CHANGE and, on success, leaves TABLE
+ * locked (-ENOSPC / -ENOMEM: unchanged and unlocked); commit makes the change
+ * and unlocks, abandon drops it and unlocks. Whoever prepares several tables
+ * at once must do so in one order (the registry holds its lock).
+ */
+int fault_table_prepare(struct fault_table *table, const struct fault_edit *edits, size_t count,
+                        struct fault_change *change);
+void fault_table_commit(struct fault_table *table, struct fault_change *change);
+void fault_table_abandon(struct fault_table *table, struct fault_change *change);
 
 /* Step 1: the nanoseconds RQ sleeps before its I/O (0 = none); the rules that fire count it. */
 uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_request *rq);

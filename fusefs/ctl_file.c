@@ -126,6 +126,17 @@ static int ctl_commit(struct faultfs *fs, struct handle *h, struct ff_error *err
         disk_unref(detached[i]);
     }
     free(detached);
+    /* So do those of disks an "ID: COMMAND" line changed. */
+    for (size_t i = 0; rc == 0 && h->kind == NODE_MOUNT_CTL && i < batch->count; i++) {
+        const struct ctl_command *c = &batch->commands[i];
+        struct disk *disk = c->op == CTL_OP_FAULT
+                                ? disk_registry_find_id(&fs->disks, c->id, strlen(c->id))
+                                : NULL;
+        if (disk) {
+            parking_retime(&fs->parked, disk);
+            disk_unref(disk);
+        }
+    }
     return rc;
 }
 

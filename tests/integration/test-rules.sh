@@ -82,4 +82,26 @@ check "with its reason in the log" grep -q "bad sectors 'sectors=9-3': a range e
 check "an unknown errno is refused" fails_with "Invalid argument" ctl vda "eio_read errno=EFOO"
 check "the rules are as they were" same "$(rules vda)" "$(sed 's/  # .*$//' "$WORK/saved")"
 
+# The mount's ctl changes several disks in one batch: "ID: COMMAND", all or nothing.
+make_image b.img 65536
+ctl vda clear
+ctl . "attach vdb $WORK/b.img"
+ctl . "vda: eio_read
+vdb: slow 1ms write"
+check "ID: COMMAND sets each disk's rules" same "$(rules vda)/$(rules vdb)" "eio_read/slow 1ms write"
+check "a batch with one bad line changes no disk" fails_with "Invalid argument" ctl . "vda: clear
+vdb: eio_write times=0"
+check "(vda keeps its rule)" same "$(rules vda)" "eio_read"
+check "a command for an unknown disk fails" fails_with "No such file or directory" ctl . "vda: clear
+vdz: eio_read"
+check "(and changes nothing)" same "$(rules vda)" "eio_read"
+check "a disk attached in the batch takes commands" ctl . "attach vdc $WORK/b.img
+vdc: eio_write sectors=0-7
+vda: clear"
+check "(it does, and vda was cleared with it)" same "$(rules vdc)/$(rules vda)" "eio_write sectors=0-7/"
+check "a disk's commands and its detach in one batch are refused" fails_with "Invalid argument" \
+    ctl . "vdc: clear
+detach vdc"
+check "(with the reason, at the detach)" grep -q "line 2, column 1: detach: vdc's commands and its detach go in separate batches" "$WORK/faultfs.log"
+
 finish

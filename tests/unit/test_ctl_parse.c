@@ -245,9 +245,10 @@ Test(ctl_parse, a_long_quote_never_cuts_a_character)
 Test(ctl_parse, scopes_point_to_the_right_file)
 {
     parse_err(CTL_SCOPE_MOUNT, "eio_read", 1, 1,
-              "'eio_read' belongs in a disk's ctl (MOUNT/ID/ctl), not the mount's");
+              "'eio_read' belongs in a disk's ctl (MOUNT/ID/ctl), or write 'ID: eio_read'");
     ctl_batch_free(&batch);
-    parse_err(CTL_SCOPE_MOUNT, "mount x", 1, 1, "unknown command 'mount' (expected attach or detach)");
+    parse_err(CTL_SCOPE_MOUNT, "mount x", 1, 1,
+              "unknown command 'mount' (expected attach, detach or ID: COMMAND)");
 }
 
 Test(ctl_parse, sizes)
@@ -367,4 +368,26 @@ Test(ctl_parse, rules_parse_into_their_fields)
     cr_assert_eq(batch.commands[3].edit.rule.delay, FAULT_DELAY_TAIL);
     cr_assert_eq(batch.commands[4].edit.op, FAULT_EDIT_CLEAR_RULE);
     cr_assert(fault_rule_same(&batch.commands[4].edit.rule, &batch.commands[1].edit.rule));
+}
+
+Test(ctl_parse, the_mount_takes_disk_commands_as_id_colon_command)
+{
+    parse_ok(CTL_SCOPE_MOUNT, "vda: eio_read sectors=0-7\nvdb: clear\nattach vdc /i\nvdc: slow 5ms\n");
+    cr_assert_eq(batch.count, 4);
+    cr_assert_eq(batch.commands[0].op, CTL_OP_FAULT);
+    cr_assert_str_eq(batch.commands[0].id, "vda");
+    cr_assert_eq(batch.commands[0].edit.rule.nranges, 1);
+    cr_assert_eq(batch.commands[1].edit.op, FAULT_EDIT_CLEAR_ALL);
+    cr_assert_str_eq(batch.commands[3].id, "vdc");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "vd/a: eio_read", 1, 1,
+              "bad disk ID 'vd/a:': only A-Z a-z 0-9 _ . - are allowed");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "vda:", 1, 6, "vda: missing a command for the disk");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "vda: attach x /i", 1, 6,
+              "'attach' belongs in the mount's ctl, not a disk's");
+    ctl_batch_free(&batch);
+    parse_err(CTL_SCOPE_MOUNT, "vda: eio_read times=0", 1, 15,
+              "eio_read: bad count 'times=0': must be at least 1");
 }
