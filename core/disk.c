@@ -128,7 +128,9 @@ json_t *disk_stats_json(struct disk *disk)
         json_object_set_new(by_mode, fault_modes[i].name, json_integer((json_int_t)fired[i]));
         total += fired[i];
     }
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "id",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, "
+                     "s:o}",
+                     "id",
                      disk->id, "reads", (json_int_t)atomic_load(&s->reads), "writes",
                      (json_int_t)atomic_load(&s->writes), "read_bytes",
                      (json_int_t)atomic_load(&s->read_bytes), "write_bytes",
@@ -137,7 +139,10 @@ json_t *disk_stats_json(struct disk *disk)
                      (json_int_t)atomic_load(&s->discards), "failed_reads",
                      (json_int_t)atomic_load(&s->failed_reads), "failed_writes",
                      (json_int_t)atomic_load(&s->failed_writes), "failed_flushes",
-                     (json_int_t)atomic_load(&s->failed_flushes), "faults_fired",
+                     (json_int_t)atomic_load(&s->failed_flushes), "read_ns",
+                     (json_int_t)atomic_load(&s->read_ns), "write_ns",
+                     (json_int_t)atomic_load(&s->write_ns), "flush_ns",
+                     (json_int_t)atomic_load(&s->flush_ns), "faults_fired",
                      (json_int_t)total, "fired", by_mode, "rules", rules_json(disk, true));
 }
 

@@ -30,6 +30,8 @@ struct disk_stats {
     _Atomic uint64_t failed_reads;  /* reads that returned an error, injected or not */
     _Atomic uint64_t failed_writes; /* writes that returned an error, injected or not */
     _Atomic uint64_t failed_flushes; /* flushes that returned an error */
+    /* Nanoseconds requests spent from arrival to answer (delays included), by kind. */
+    _Atomic uint64_t read_ns, write_ns, flush_ns;
 };
 
 struct disk {

@@ -1,6 +1,7 @@
 /* The request pipeline: check, I/O within the size rules, re-check, and the counts. */
 #include "disk_io.h"
 
+#include "duration.h"
 #include "sector_io.h"
 
 #include <errno.h>
@@ -40,6 +41,7 @@ static void count(_Atomic uint64_t *counter, uint64_t n)
 void disk_request_begin(struct disk_request *rq)
 {
     struct disk_stats *s = &rq->disk->stats;
+    rq->began_ns = duration_now_ns();
     switch (rq->op) {
     case DISK_OP_READ:
         count(&s->reads, 1);
@@ -79,6 +81,9 @@ uint64_t disk_request_delay_now_ns(const struct disk_request *rq)
 static ssize_t request_end(struct disk_request *rq, ssize_t n)
 {
     struct disk_stats *s = &rq->disk->stats;
+    uint64_t took = duration_now_ns() - rq->began_ns;
+    count(rq->op == DISK_OP_READ ? &s->read_ns : rq->op == DISK_OP_FLUSH ? &s->flush_ns : &s->write_ns,
+          took);
     if (n < 0) {
         count(rq->op == DISK_OP_READ    ? &s->failed_reads
               : rq->op == DISK_OP_FLUSH ? &s->failed_flushes

@@ -55,6 +55,7 @@ struct disk_request {
     void *buf;         /* reads: where the bytes go, at least length long, unless read moves them */
     disk_read_fn read; /* reads: optional, tried before buf */
     void *ctx;         /* the caller's, for read */
+    uint64_t began_ns; /* set by disk_request_begin: its time in the disk is counted */
 };
 
 /* Counts RQ as received. */

@@ -1,4 +1,6 @@
 /* faultctl: switch faults and attach disks of a faultfs mount from a shell. */
+#include "faultctl.h"
+
 #include "ctl_client.h"
 #include "ctl_parse.h"
 #include "disk_id.h"
@@ -19,20 +21,23 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: faultctl MOUNT/ID inject eio_read | eio_write | slow [DURATION]\n"
-            "       faultctl MOUNT/ID clear [MODE]\n"
+            "usage: faultctl MOUNT/ID inject MODE [DELAY] [read|write|flush] [KEY=VALUE]...\n"
+            "       faultctl MOUNT/ID clear [MODE [KEY=VALUE]...]\n"
             "       faultctl MOUNT/ID status [--json]\n"
             "       faultctl MOUNT attach ID IMAGE [size=BYTES]\n"
             "       faultctl MOUNT detach ID\n"
             "       faultctl MOUNT list [--json]\n"
+            "       faultctl MOUNT watch [--interval SECONDS] [--count N]\n"
             "       faultctl --help | --version\n"
             "\n"
-            "DURATION is a number with a unit: 250us, 50ms, 1.5s (slow defaults to 50ms).\n"
+            "MODE: eio_read, eio_write, eio_flush, eio_discard or slow. slow's DELAY is a\n"
+            "DURATION (250us, 50ms, 1.5s; default 50ms), MIN..MAX or mean=D p99=D. Keys:\n"
+            "sectors=A-B[,C-D...] errno=NAME prob=P%% seed=N times=N after=N.\n"
+            "  faultctl /mnt/faults/vda inject eio_read sectors=2048-4095 times=3\n"
             "Commands are checked before they are sent, so a mistake names the bad value.\n");
 }
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int faultctl_fail(const char *fmt, ...)
 {
     va_list ap;
     fputs("faultctl: ", stderr);
@@ -49,7 +54,7 @@ static void ctl_path(char *buf, size_t size, const char *target, const char *fil
 }
 
 /* Reads all of PATH (a ctl or stats file) into a NUL-terminated string. */
-static char *read_file(const char *path)
+char *faultctl_read_file(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -101,42 +106,56 @@ static int send_batch(const char *target, enum ctl_scope scope, const char *text
     int rc = ctl_parse(scope, text, strlen(text), &batch, &err);
     ctl_batch_free(&batch);
     if (rc < 0)
-        return fail("%s", err.msg);
+        return faultctl_fail("%s", err.msg);
     enum target_kind kind = target_kind(target);
     if (scope == CTL_SCOPE_MOUNT && kind == TARGET_DISK)
-        return fail("%s is a disk: attach, detach and list go to its mount (the folder above it)",
+        return faultctl_fail("%s is a disk: attach, detach and list go to its mount (the folder above it)",
                     target);
     if (scope == CTL_SCOPE_DISK && kind == TARGET_MOUNT)
-        return fail("%s is a mount: faults go to one of its disks (%s/ID)", target, target);
+        return faultctl_fail("%s is a mount: faults go to one of its disks (%s/ID)", target, target);
     if (kind == TARGET_NONE)
-        return fail("%s is not a faultfs %s", target,
+        return faultctl_fail("%s is not a faultfs %s", target,
                     scope == CTL_SCOPE_DISK ? "disk (MOUNT/ID)" : "mount");
 
     ctl_path(path, sizeof path, target, "ctl");
     rc = ctl_client_send(path, text, &err);
-    return rc < 0 ? fail("%s", err.msg) : 0;
+    return rc < 0 ? faultctl_fail("%s", err.msg) : 0;
 }
 
 /* ---- disk commands ---- */
 
-static int cmd_inject(const char *target, int argc, char **argv)
+/* Joins WORDS with blanks after PREFIX into one ctl line: 0, or 1 if it does not fit. */
+static int join_line(char *line, size_t size, const char *prefix, int argc, char **argv)
 {
-    char line[256];
-    if (argc < 1 || argc > 2)
-        return fail("inject needs a MODE (eio_read, eio_write or slow [DURATION])");
-    if (!fault_mode_find(argv[0], strlen(argv[0])))
-        return fail("inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)", argv[0]);
-    snprintf(line, sizeof line, "%s%s%s\n", argv[0], argc == 2 ? " " : "", argc == 2 ? argv[1] : "");
-    return send_batch(target, CTL_SCOPE_DISK, line);
+    size_t len = (size_t)snprintf(line, size, "%s", prefix);
+    for (int i = 0; i < argc && len < size; i++)
+        len += (size_t)snprintf(line + len, size - len, "%s%s", len ? " " : "", argv[i]);
+    if (len + 2 > size)
+        return faultctl_fail("the command is too long");
+    memcpy(line + len, "\n", 2);
+    return 0;
 }
 
+/* inject MODE [DELAY] [read|write|flush]... [KEY=VALUE]...: one rule, as a ctl line writes it */
+static int cmd_inject(const char *target, int argc, char **argv)
+{
+    char line[4096];
+    if (argc < 1)
+        return faultctl_fail("inject needs a MODE (eio_read, eio_write, eio_flush, eio_discard or "
+                             "slow [DURATION]) and its keys");
+    if (!fault_mode_find(argv[0], strlen(argv[0])))
+        return faultctl_fail("inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, "
+                             "eio_discard, slow)",
+                             argv[0]);
+    return join_line(line, sizeof line, "", argc, argv) || send_batch(target, CTL_SCOPE_DISK, line);
+}
+
+/* clear [MODE [KEY=VALUE]...]: every rule, a mode's rules, or the one rule that line makes */
 static int cmd_clear(const char *target, int argc, char **argv)
 {
-    char line[256];
-    if (argc > 1)
-        return fail("clear takes at most one MODE");
-    snprintf(line, sizeof line, "clear%s%s\n", argc ? " " : "", argc ? argv[0] : "");
-    return send_batch(target, CTL_SCOPE_DISK, line);
+    char line[4096];
+    return join_line(line, sizeof line, "clear", argc, argv) ||
+           send_batch(target, CTL_SCOPE_DISK, line);
 }
 
 static json_t *faults_json(const char *text)
@@ -195,18 +214,18 @@ static int cmd_status(const char *target, int argc, char **argv)
     char path[PATH_MAX];
     bool as_json = argc == 1 && strcmp(argv[0], "--json") == 0;
     if (argc > 1 || (argc == 1 && !as_json))
-        return fail("status takes only --json");
+        return faultctl_fail("status takes only --json");
     ctl_path(path, sizeof path, target, "ctl");
-    char *text = read_file(path);
+    char *text = faultctl_read_file(path);
     if (!text)
-        return fail("%s is not a faultfs disk (MOUNT/ID): %s: %s", target, path, strerror(errno));
+        return faultctl_fail("%s is not a faultfs disk (MOUNT/ID): %s: %s", target, path, strerror(errno));
     if (!as_json) {
         print_rules(text);
         free(text);
         return 0;
     }
     ctl_path(path, sizeof path, target, "stats");
-    char *stats_text = read_file(path);
+    char *stats_text = faultctl_read_file(path);
     json_error_t jerr;
     json_t *stats = stats_text ? json_loads(stats_text, 0, &jerr) : NULL;
     const char *slash = strrchr(target, '/');
@@ -227,14 +246,14 @@ static int cmd_attach(const char *target, int argc, char **argv)
     char image[PATH_MAX], cwd[PATH_MAX];
     char line[PATH_MAX * 2 + 256];
     if (argc < 2 || argc > 3)
-        return fail("attach needs ID IMAGE [size=BYTES]");
+        return faultctl_fail("attach needs ID IMAGE [size=BYTES]");
     /* The protocol takes absolute paths; a shell user may type a relative one. */
     if (argv[1][0] == '/')
         snprintf(image, sizeof image, "%s", argv[1]);
     else if (!getcwd(cwd, sizeof cwd))
-        return fail("attach: image '%s': %s", argv[1], strerror(errno));
+        return faultctl_fail("attach: image '%s': %s", argv[1], strerror(errno));
     else if (snprintf(image, sizeof image, "%s/%s", cwd, argv[1]) >= (int)sizeof image)
-        return fail("attach: image '%s': %s", argv[1], strerror(ENAMETOOLONG));
+        return faultctl_fail("attach: image '%s': %s", argv[1], strerror(ENAMETOOLONG));
     snprintf(line, sizeof line, "attach %s %s%s%s\n", argv[0], image, argc == 3 ? " " : "",
              argc == 3 ? argv[2] : "");
     return send_batch(target, CTL_SCOPE_MOUNT, line);
@@ -244,10 +263,10 @@ static int cmd_detach(const char *target, int argc, char **argv)
 {
     char line[DISK_ID_MAX + 32];
     if (argc != 1)
-        return fail("detach needs exactly one ID");
+        return faultctl_fail("detach needs exactly one ID");
     const char *why;
     if (disk_id_check(argv[0], strlen(argv[0]), &why) < 0)
-        return fail("detach: bad disk ID '%s': %s", argv[0], why);
+        return faultctl_fail("detach: bad disk ID '%s': %s", argv[0], why);
     snprintf(line, sizeof line, "detach %s\n", argv[0]);
     return send_batch(target, CTL_SCOPE_MOUNT, line);
 }
@@ -258,15 +277,15 @@ static int cmd_list(const char *target, int argc, char **argv)
     json_error_t jerr;
     bool as_json = argc == 1 && strcmp(argv[0], "--json") == 0;
     if (argc > 1 || (argc == 1 && !as_json))
-        return fail("list takes only --json");
+        return faultctl_fail("list takes only --json");
     ctl_path(path, sizeof path, target, "ctl");
-    char *text = read_file(path);
+    char *text = faultctl_read_file(path);
     if (!text)
-        return fail("%s is not a faultfs mount: %s: %s", target, path, strerror(errno));
+        return faultctl_fail("%s is not a faultfs mount: %s: %s", target, path, strerror(errno));
     json_t *list = json_loads(text, 0, &jerr);
     if (!list) {
         free(text);
-        return fail("%s is not a faultfs mount: %s is not JSON", target, path);
+        return faultctl_fail("%s is not a faultfs mount: %s is not JSON", target, path);
     }
     if (as_json) {
         fputs(text, stdout);
@@ -302,6 +321,7 @@ struct command {
 static const struct command commands[] = {
     {"inject", cmd_inject}, {"clear", cmd_clear},   {"status", cmd_status},
     {"attach", cmd_attach}, {"detach", cmd_detach}, {"list", cmd_list},
+    {"watch", faultctl_watch},
 };
 
 int main(int argc, char **argv)
@@ -322,6 +342,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[2], commands[i].name) == 0)
             return commands[i].run(argv[1], argc - 3, argv + 3);
     }
-    fail("unknown command '%s' (expected inject, clear, status, attach, detach or list)", argv[2]);
+    faultctl_fail("unknown command '%s' (expected inject, clear, status, attach, detach, list or watch)",
+                  argv[2]);
     return 2;
 }

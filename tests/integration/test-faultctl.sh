@@ -52,4 +52,25 @@ check "detach of an unknown disk is named" fails_with "faultctl: detach: no disk
 check "the listing is right" same "$(ls "$MNT")" "$(printf 'ctl\nvda\nvdc')"
 check "a path that is not a mount is named" fails_with "faultctl: $WORK is not a faultfs mount" fc "$WORK" list
 
+# Rules with keys, as a ctl line writes them.
+check "inject takes a rule's keys" fc "$MNT/vda" inject eio_read sectors=8-15 times=2 errno=ENOSPC
+check "and the disk has that rule" same "$(rules vda)" "eio_read errno=ENOSPC sectors=8-15 times=2"
+check "a bad key is named before sending" fails_with "faultctl: eio_read: bad count 'times=0': must be at least 1" \
+    fc "$MNT/vda" inject eio_read times=0
+check "clear takes the rule's line" fc "$MNT/vda" clear eio_read sectors=8-15 times=2
+check "and removes just it" same "$(rules vda)" ""
+check "inject slow with a range and directions" fc "$MNT/vda" inject slow 1ms..2ms write flush
+check "(it is set)" same "$(rules vda)" "slow 1ms..2ms write flush"
+fc "$MNT/vda" clear
+
+# watch: a live view of every disk, one screen per interval.
+( for _ in $(seq 40); do read_block vda 0; sleep 0.02; done ) &
+reader=$!
+out=$(fc "$MNT" watch --interval 0.4 --count 2)
+wait "$reader"
+check "watch prints a header per screen" same "$(grep -c '^DISK ' <<<"$out")" 2
+check "and a line per disk" same "$(grep -c '^vd[ac] ' <<<"$out")" 4
+check "with reads per second" awk '/^vda / && $2 > 0 { found = 1 } END { exit !found }' <<<"$out"
+check "watch refuses a bad interval" fails_with "faultctl: watch: bad --interval 'x'" fc "$MNT" watch --interval x
+
 finish
