@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Raised from the kernel's 12 so a slow disk's parked async requests cannot starve the others. */
@@ -28,6 +29,10 @@ static const char *const disk_file_names[] = {
 
 /* ---- attributes ---- */
 
+/* When the session began (set once by init, before any request): the daemon's files' times. */
+static struct timespec attr_mounted_at;
+
+/* The daemon's own files and directories: the mounting user's, dated when it mounted. */
 static void attr_base(struct stat *st, fuse_ino_t ino, mode_t mode)
 {
     memset(st, 0, sizeof *st);
@@ -36,6 +41,7 @@ static void attr_base(struct stat *st, fuse_ino_t ino, mode_t mode)
     st->st_nlink = S_ISDIR(mode) ? 2 : 1;
     st->st_uid = getuid();
     st->st_gid = getgid();
+    st->st_atim = st->st_mtim = st->st_ctim = attr_mounted_at;
 }
 
 static int attr_image(struct disk *disk, fuse_ino_t ino, struct stat *st)
@@ -154,14 +160,21 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
     struct stat st;
     (void)fi;
 
-    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-        return (void)fuse_reply_err(req, EPERM);
     /* The O_TRUNC of `echo cmd > ctl` arrives as a size of 0: a ctl file has nothing to cut. */
     if ((to_set & FUSE_SET_ATTR_SIZE) &&
         !((kind == NODE_MOUNT_CTL || kind == NODE_DISK_CTL) && attr->st_size == 0))
         return (void)fuse_reply_err(req, kind == NODE_IMAGE ? EPERM : EACCES);
 
     int rc = attr_of(fs, ino, &st, &disk);
+    /*
+     * Owners and modes are the backing file's or the daemon's: no change is
+     * made here, but setting the ones already there succeeds (libvirt chowns
+     * an image to the owner it already has).
+     */
+    if (rc == 0 && (((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777)) ||
+                    ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid) ||
+                    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid)))
+        rc = -EPERM;
     if (rc == 0 && kind == NODE_IMAGE && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
         struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
         if (to_set & FUSE_SET_ATTR_ATIME)
@@ -508,6 +521,7 @@ static void faultfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t of
 static void faultfs_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct faultfs *fs = userdata;
+    clock_gettime(CLOCK_REALTIME, &attr_mounted_at);
     conn->max_background = FAULTFS_MAX_BACKGROUND;
     conn->congestion_threshold = FAULTFS_MAX_BACKGROUND * 3 / 4;
     /* Let the kernel split large direct I/O into parallel requests. */

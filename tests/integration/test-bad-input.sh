@@ -68,6 +68,12 @@ check "nor renamed" fails_with "Operation not permitted" mv "$MNT/vda" "$MNT/vdx
 check "a missing disk is ENOENT" fails_with "No such file or directory" cat "$MNT/vdz/ctl"
 check "the image is not a directory" fails_with "Not a directory" ls "$MNT/vda/image/x"
 check "chmod of the image is refused" fails_with "Operation not permitted" chmod 600 "$MNT/vda/image"
+check "a chown to the owner it has succeeds (libvirt does that)" \
+    chown "$(stat -c %u:%g "$WORK/a.img")" "$MNT/vda/image"
+check "as does a chmod to its mode" chmod "$(stat -c %a "$WORK/a.img")" "$MNT/vda/image"
+check "a chown to another owner is refused" fails_with "Operation not permitted" chown 12345 "$MNT/vda/image"
+check "the mount's directories carry the mount's time, not 1970" \
+    test "$(stat -c %Y "$MNT")" -gt $(($(date +%s) - 3600))
 
 check "no backing image changed" same "$(sha256sum "$WORK/a.img" "$WORK/b.img")" "$sums"
 check "the other disk is untouched" same "$(rules vdb)" ""
