@@ -21,23 +21,33 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: faultfs [options] [--disk ID=IMAGE[,size=BYTES]]... MOUNTPOINT\n"
+            "       fusermount3 -u MOUNTPOINT\n"
             "\n"
-            "Serves each IMAGE as MOUNTPOINT/ID/image with a fault table switched through\n"
-            "MOUNTPOINT/ID/ctl (eio_read, eio_write, slow [DURATION], clear [MODE]).\n"
-            "Disks are attached and detached at run time through MOUNTPOINT/ctl.\n"
+            "Serves each IMAGE as MOUNTPOINT/ID/image; every read and write of it passes\n"
+            "the rules written to MOUNTPOINT/ID/ctl, one per line (eio_read, eio_write,\n"
+            "eio_flush, eio_discard, slow [DELAY]; keys sectors=, errno=, prob=, seed=,\n"
+            "times=, after=; clear [MODE]). MOUNTPOINT/ID/stats counts, MOUNTPOINT/ctl\n"
+            "attaches and detaches disks (attach ID IMAGE, detach ID, ID: COMMAND).\n"
             "\n"
-            "faultfs options:\n"
+            "options:\n"
             "    --disk ID=IMAGE[,size=BYTES]\n"
             "                           attach IMAGE (an existing regular file) as disk ID;\n"
             "                           size= shows only the first BYTES of it (K, M, G, T)\n"
+            "    -f                     stay in the foreground\n"
+            "    -d                     print FUSE debug output (implies -f)\n"
+            "    -s                     serve requests on one thread\n"
             "    -o allow_other         let other users reach the mount; the kernel then checks\n"
             "                           the images' own owners and modes (default_permissions),\n"
             "                           and only you (and root) may write the ctl files\n"
             "    -o max_parked=SIZE     write data parked by slow faults may hold (default 128M)\n"
+            "    -o max_read=BYTES      the largest read request (default 512K)\n"
+            "    -o max_threads=N       spare threads when every other one is stuck (default 10)\n"
+            "    -o fsname=NAME         the name the mount table shows\n"
             "    -h, --help             print this help and exit\n"
             "    -V, --version          print the version and exit\n"
             "\n"
-            "FUSE options:\n");
+            "See faultfs(1) for the whole control protocol, faultctl(1) for a command line\n"
+            "over it.\n");
 }
 
 /* Removes every "--disk SPEC" and "--disk=SPEC" from ARGV, collecting the specs. */
@@ -183,12 +193,11 @@ int main(int argc, char **argv)
             break;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
-            fuse_cmdline_help();
-            fuse_lowlevel_help();
             return 0;
         }
         if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
-            printf("faultfs %s\n", FAULTFS_VERSION);
+            printf("faultfs %s (BSD-3-Clause)\n", FAULTFS_VERSION);
+            fflush(stdout); /* before libfuse's lines, one of them from fusermount3 itself */
             fuse_lowlevel_version();
             return 0;
         }

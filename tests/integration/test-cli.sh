@@ -5,7 +5,9 @@
 make_image a.img $((1 << 20))
 check "--help prints the usage" bash -c "'$FAULTFS' --help | grep -q 'usage: faultfs \[options\] \[--disk ID=IMAGE\[,size=BYTES\]\]... MOUNTPOINT'"
 check "--help lists the FUSE options" bash -c "'$FAULTFS' --help | grep -q -- '-o allow_other'"
-check "--version prints the version" bash -c "'$FAULTFS' --version | grep -qx 'faultfs [0-9.]*'"
+check "--version prints faultfs's version first, with its license" \
+    bash -c "'$FAULTFS' --version | head -1 | grep -qx 'faultfs [0-9.]* (BSD-3-Clause)'"
+check "--help is faultfs's own, not libfuse's generic text" bash -c "! '$FAULTFS' --help | grep -q clone_fd"
 check "no mountpoint is an error" fails_with "no MOUNTPOINT given" "$FAULTFS" --disk vda="$WORK/a.img"
 check "a missing mountpoint is named" fails_with "$WORK/nowhere': No such file or directory" "$FAULTFS" -f "$WORK/nowhere"
 check "--disk without = is refused" fails_with "--disk 'vda': expected ID=IMAGE[,size=BYTES]" "$FAULTFS" -f --disk vda "$MNT"
