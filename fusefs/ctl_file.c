@@ -30,11 +30,16 @@ static int snapshot_json(struct handle *h, json_t *json)
 
 static int snapshot_faults(struct handle *h)
 {
-    size_t size = FAULT_TABLE_MAX_RULES * FAULT_RULE_TEXT_MAX + 1;
-    h->text = malloc(size);
-    if (!h->text)
-        return -ENOMEM;
-    ssize_t len = fault_table_render(&h->disk->faults, h->text, size);
+    ssize_t len = -ENOSPC;
+    /* Rules added between the sizing and the rendering: size again. */
+    while (len == -ENOSPC) {
+        size_t size = fault_table_render_size(&h->disk->faults);
+        free(h->text);
+        h->text = malloc(size);
+        if (!h->text)
+            return -ENOMEM;
+        len = fault_table_render(&h->disk->faults, h->text, size);
+    }
     if (len < 0)
         return (int)len;
     h->text_len = (size_t)len;
