@@ -7,7 +7,8 @@
  *   lmount.c    Mount: a faultfs daemon this process started (or an existing mount)
  *   ldisk.c     Disk: the seed's Disk API over a mount's disk (ldisk_io.c: its I/O and faults)
  *   lproc.c     Result and Proc: commands in the guest
- *   lvm.c       VM: a machine of the harness and its disks; Console, Clock, Worker
+ *   lvm.c       VM: a machine of the harness and its disks (lvm_views.c: events, Console,
+ *               Clock, Worker)
  *   lconfig.c   the configuration (environment, install location), read once here
  *   lfaultfs.c  luaopen_faultfs: the module table
  */

@@ -4,18 +4,16 @@
  *   provium:vm(name, guest) -> vm        vm:boot() -> vm       vm:reset() -> vm
  *   vm:attach_disk(opts) -> disk         vm:disk(id)           vm:disks()
  *   vm:run(cmd [, timeout]) -> result    vm:run_async(cmd) -> proc
- *   vm:spawn_worker() -> worker          vm:clock():sleep("100ms")
- *   vm:console():read_log()              vm:events([name])     vm:wait_event(name [, timeout])
  *   vm:shutdown()                        vm:is_running()       vm:name()
- *   worker:run(cmd), worker:run_async(cmd)
+ *   (events, console, clock and workers: lvm_views.c)
  *
  * Disks attached before boot() go on QEMU's command line, in the order they
  * were attached (the first is /dev/vda); disks attached to a running VM are
  * hot-plugged from MOUNT/<vm>.<id>/image. Uservalues: 1 = the Mount,
  * 2 = {id = Disk}. The VM's methods share one upvalue: its struct lvm_config.
- * Disks and commands reach back only through vm_disk_ops and vm_proc_ops.
+ * Disks and commands reach back only through vm_disk_ops and lvm_proc_ops.
  */
-#include "lvm.h"
+#include "lvm_i.h"
 
 #include "ldisk.h"
 #include "lmount.h"
@@ -30,26 +28,10 @@
 
 #define VM_MEMORY_MB 512
 #define VM_PLUG_TIMEOUT_NS (30 * DURATION_NS_PER_S)
-/* How often a waiting harness lets a VM paused on a retry disk's error retry. */
-#define LVM_SERVICE_NS (50 * DURATION_NS_PER_MS)
 
-typedef struct LVM {
-    char name[DISK_ID_MAX + 1];
-    char guest[64];
-    struct vm_machine *machine; /* NULL until booted, and after shutdown */
-    unsigned slots;             /* slots handed to disks so far */
-} LVM;
-
-#define tovm(L) ((LVM *)luaL_checkudata(L, 1, FAULTFS_VM))
 #define vm_config(L) ((const struct lvm_config *)lua_touserdata(L, lua_upvalueindex(1)))
 
-#define FAULTFS_CONSOLE "faultfs.Console"
-#define FAULTFS_CLOCK "faultfs.Clock"
-#define FAULTFS_WORKER "faultfs.Worker"
-
-/* The machine of the VM at INDEX, running or not (its logs outlive QEMU); raises if never booted.
- */
-static struct vm_machine *vm_machine_any(lua_State *L, int index, const char *what)
+struct vm_machine *lvm_machine_any(lua_State *L, int index, const char *what)
 {
     LVM *vm = luaL_checkudata(L, index, FAULTFS_VM);
     if (!vm->machine)
@@ -63,8 +45,7 @@ static struct vm_machine *vm_machine_or_null(lua_State *L, int index)
     return vm ? vm->machine : NULL;
 }
 
-/* The running machine of the VM at INDEX; raises "<what>: vm 'x' is not booted" otherwise. */
-static struct vm_machine *vm_running(lua_State *L, int index, const char *what)
+struct vm_machine *lvm_running(lua_State *L, int index, const char *what)
 {
     LVM *vm = luaL_checkudata(L, index, FAULTFS_VM);
     if (!vm->machine)
@@ -84,19 +65,17 @@ static uint64_t boot_timeout(lua_State *L, const char *what)
     return cfg->boot_timeout_ns;
 }
 
-/* Lets the VM at VM_INDEX run on if QEMU paused it on an error of a retry disk. */
-static void vm_service(lua_State *L, int vm_index)
+void lvm_service(lua_State *L, int vm_index)
 {
     LVM *vm = luaL_checkudata(L, vm_index, FAULTFS_VM);
     if (vm->machine && vm_machine_alive(vm->machine))
         vm_machine_resume_after_error(vm->machine);
 }
 
-/* What commands (lproc.c) ask of their VM. */
-static const struct lproc_vm_ops vm_proc_ops = {
-    .running = vm_running,
+const struct lproc_vm_ops lvm_proc_ops = {
+    .running = lvm_running,
     .machine = vm_machine_or_null,
-    .service = vm_service,
+    .service = lvm_service,
 };
 
 /* ---- disks ---- */
@@ -108,7 +87,7 @@ static int vm_guest_device(lua_State *L, int vm_index, const char *serial)
              "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && "
              "echo /dev/${d##*/}; done; true",
              serial);
-    lproc_run(L, vm_index, &vm_proc_ops, cmd, 30 * DURATION_NS_PER_S);
+    lproc_run(L, vm_index, &lvm_proc_ops, cmd, 30 * DURATION_NS_PER_S);
     lua_getfield(L, -1, "stdout");
     const char *out = lua_tostring(L, -1);
     size_t len = strcspn(out, "\n");
@@ -193,7 +172,7 @@ static void vm_detach(lua_State *L, int vm_index, const char *id, const struct l
 static const struct ldisk_vm_ops vm_disk_ops = {
     .plug = vm_plug,
     .detach = vm_detach,
-    .service = vm_service,
+    .service = lvm_service,
     .guest_device = vm_guest_device,
 };
 
@@ -350,7 +329,7 @@ static int vm_reset(lua_State *L)
 {
     LVM *vm = tovm(L);
     struct ff_error err;
-    struct vm_machine *m = vm_running(L, 1, "reset");
+    struct vm_machine *m = lvm_running(L, 1, "reset");
     int rc = vm_machine_reset(m, boot_timeout(L, "reset"), &err);
     if (rc == -ETIMEDOUT)
         return luaL_error(L, "reset: vm '%s' did not come back within %s: %s", vm->name,
@@ -417,181 +396,12 @@ static int vm_run(lua_State *L)
 {
     const char *cmd = luaL_checkstring(L, 2);
     uint64_t timeout = lutil_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
-    return lproc_run(L, 1, &vm_proc_ops, cmd, timeout);
+    return lproc_run(L, 1, &lvm_proc_ops, cmd, timeout);
 }
 
 static int vm_run_async(lua_State *L)
 {
-    return lproc_start(L, 1, &vm_proc_ops, luaL_checkstring(L, 2));
-}
-
-/* ---- QMP events ---- */
-
-static void push_json(lua_State *L, json_t *j)
-{
-    size_t i;
-    const char *key;
-    json_t *v;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        lua_createtable(L, 0, (int)json_object_size(j));
-        json_object_foreach(j, key, v)
-        {
-            push_json(L, v);
-            lua_setfield(L, -2, key);
-        }
-        break;
-    case JSON_ARRAY:
-        lua_createtable(L, (int)json_array_size(j), 0);
-        json_array_foreach(j, i, v)
-        {
-            push_json(L, v);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(j));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        lua_pushboolean(L, json_is_true(j));
-        break;
-    default:
-        lua_pushnil(L);
-    }
-}
-
-/* vm:events([name]) -> the QMP events received (and not yet taken), e.g. "BLOCK_IO_ERROR" */
-static int vm_events(lua_State *L)
-{
-    struct vm_machine *m = vm_machine_any(L, 1, "events");
-    json_t *events = qmp_take_events(&m->qmp, luaL_optstring(L, 2, NULL));
-    push_json(L, events);
-    json_decref(events);
-    return 1;
-}
-
-/* vm:wait_event(name [, timeout]) -> the event, or nil at the timeout */
-static int vm_wait_event(lua_State *L)
-{
-    struct vm_machine *m = vm_running(L, 1, "wait_event");
-    const char *name = luaL_checkstring(L, 2);
-    uint64_t timeout = lutil_duration(L, 3, 10 * DURATION_NS_PER_S, "wait_event");
-    json_t *ev = qmp_wait_event(&m->qmp, name, NULL, timeout);
-    if (!ev) {
-        lua_pushnil(L);
-        return 1;
-    }
-    push_json(L, ev);
-    json_decref(ev);
-    return 1;
-}
-
-/* ---- views: console, clock, worker ---- */
-
-/* console:read_log() -> everything the guest printed on its serial console since boot */
-static int console_read_log(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    struct vm_machine *m = vm_machine_any(L, -1, "read_log");
-    FILE *f = fopen(m->console_path, "rb");
-    if (!f)
-        return luaL_error(L, "read_log: %s: %s", m->console_path, strerror(errno));
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        luaL_addlstring(&b, chunk, n);
-    fclose(f);
-    luaL_pushresult(&b);
-    return 1;
-}
-
-static int console_path(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    lua_pushstring(L, vm_machine_any(L, -1, "path")->console_path);
-    return 1;
-}
-
-/* clock:sleep(duration): waits on the host while the guest runs on */
-static int clock_sleep(lua_State *L)
-{
-    uint64_t deadline = duration_now_ns() + lutil_duration(L, 2, 0, "sleep");
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    int vm = lua_gettop(L);
-    for (uint64_t now = duration_now_ns(); now < deadline; now = duration_now_ns()) {
-        uint64_t left = deadline - now;
-        duration_sleep(left < LVM_SERVICE_NS ? left : LVM_SERVICE_NS);
-        lutil_check_stop(L);
-        vm_service(L, vm);
-    }
-    return 0;
-}
-
-static int clock_now(lua_State *L)
-{
-    lua_pushnumber(L, (lua_Number)duration_now_ns() / (lua_Number)DURATION_NS_PER_S);
-    return 1;
-}
-
-/* Pushes {vm = VM} with the metatable CLASS. */
-static int push_view(lua_State *L, const char *class)
-{
-    tovm(L);
-    lua_newtable(L);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, -2, "vm");
-    luaL_setmetatable(L, class);
-    return 1;
-}
-
-static int vm_console(lua_State *L)
-{
-    return push_view(L, FAULTFS_CONSOLE);
-}
-
-static int vm_clock(lua_State *L)
-{
-    return push_view(L, FAULTFS_CLOCK);
-}
-
-/* vm:spawn_worker() -> worker: a handle that runs commands beside the test's own */
-static int vm_spawn_worker(lua_State *L)
-{
-    vm_running(L, 1, "spawn_worker");
-    return push_view(L, FAULTFS_WORKER);
-}
-
-/* The VM of the view at 1, pushed; returns its index. */
-static int view_vm(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    return lua_gettop(L);
-}
-
-static int worker_run(lua_State *L)
-{
-    const char *cmd = luaL_checkstring(L, 2);
-    uint64_t timeout = lutil_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
-    return lproc_run(L, view_vm(L), &vm_proc_ops, cmd, timeout);
-}
-
-static int worker_run_async(lua_State *L)
-{
-    const char *cmd = luaL_checkstring(L, 2);
-    return lproc_start(L, view_vm(L), &vm_proc_ops, cmd);
+    return lproc_start(L, 1, &lvm_proc_ops, luaL_checkstring(L, 2));
 }
 
 static int vm_tostring(lua_State *L)
@@ -614,34 +424,16 @@ static const luaL_Reg vm_methods[] = {
     {"is_running", vm_is_running},
     {"run", vm_run},
     {"run_async", vm_run_async},
-    {"spawn_worker", vm_spawn_worker},
-    {"events", vm_events},
-    {"wait_event", vm_wait_event},
-    {"console", vm_console},
-    {"clock", vm_clock},
+    {"spawn_worker", lvm_spawn_worker},
+    {"events", lvm_events},
+    {"wait_event", lvm_wait_event},
+    {"console", lvm_console},
+    {"clock", lvm_clock},
     {NULL, NULL},
 };
 
 static const luaL_Reg vm_metamethods[] = {
     {"__gc", vm_gc}, {"__close", vm_shutdown}, {"__tostring", vm_tostring}, {"__index", NULL},
-    {NULL, NULL},
-};
-
-static const luaL_Reg console_methods[] = {
-    {"read_log", console_read_log},
-    {"path", console_path},
-    {NULL, NULL},
-};
-
-static const luaL_Reg clock_methods[] = {
-    {"sleep", clock_sleep},
-    {"now", clock_now},
-    {NULL, NULL},
-};
-
-static const luaL_Reg worker_methods[] = {
-    {"run", worker_run},
-    {"run_async", worker_run_async},
     {NULL, NULL},
 };
 
@@ -673,7 +465,5 @@ void lvm_open(lua_State *L, const struct lvm_config *cfg)
     struct lvm_config *copy = lua_newuserdatauv(L, sizeof *copy, 0);
     *copy = *cfg;
     lutil_new_class(L, FAULTFS_VM, vm_methods, vm_metamethods, 1);
-    lutil_new_class(L, FAULTFS_CONSOLE, console_methods, NULL, 0);
-    lutil_new_class(L, FAULTFS_CLOCK, clock_methods, NULL, 0);
-    lutil_new_class(L, FAULTFS_WORKER, worker_methods, NULL, 0);
+    lvm_views_open(L);
 }
