@@ -309,6 +309,9 @@ static int vm_boot(lua_State *L)
     struct vm_guest g;
     int rc = cfg->guest_dir[0] ? vm_guest_load(cfg->guest_dir, &g, &err)
                                : vm_guest_build(cfg->guest_builder, &g, &err);
+    if (rc == -ENOENT && !cfg->guest_dir[0])
+        return luaL_error(L, "boot: vm '%s': %s (set PROVIUM_GUEST_DIR or FAULTFS_BUILD_GUEST)",
+                          vm->name, err.msg);
     if (rc < 0)
         return luaL_error(L, "boot: vm '%s': %s", vm->name, err.msg);
     /* The clock starts once the guest is there: building it the first time is not booting. */

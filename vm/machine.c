@@ -69,7 +69,7 @@ int vm_guest_build(const char *builder, struct vm_guest *g, struct ff_error *err
     char cmd[PATH_MAX + 32], line[PATH_MAX] = "", last[PATH_MAX] = "";
     memset(g, 0, sizeof *g);
     if (access(builder, X_OK) != 0)
-        return ff_error_set(err, -ENOENT, "no guest: %s is missing (set PROVIUM_GUEST_DIR)",
+        return ff_error_set(err, -ENOENT, "no guest: the guest builder %s is missing",
                             builder);
     /* Its progress goes to our stderr; the last line of stdout is the guest's directory. */
     snprintf(cmd, sizeof cmd, "'%s'", builder);

@@ -5,7 +5,7 @@
  * Functions return 0 or -errno and fill a struct ff_error (which may be
  * NULL); callers decide on the code, the message is for people. Nothing
  * here reads the environment: what the harness was told comes in as
- * arguments (lua/lconfig.c reads it).
+ * arguments, read at the program's edge.
  */
 #ifndef FAULTFS_MACHINE_H
 #define FAULTFS_MACHINE_H
