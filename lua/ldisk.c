@@ -8,10 +8,12 @@
  *
  * This file: attach_disk, with_image, detach, the accessors and the class.
  * ldisk_io.c: sector I/O and faults. Uservalues: 1 = its VM, 2 = the Mount.
+ * What it needs of the VM goes through d->vm (struct ldisk_vm_ops).
  */
 #include "ldisk_i.h"
 
 #include "ctl_parse.h"
+#include "lutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,46 +42,6 @@ LMount *ldisk_mount(lua_State *L, int di)
 
 /* ---- life cycle ---- */
 
-/*
- * Attaches IMAGE to the mount and opens it there for sector I/O; DI is the
- * Disk's index. The daemon decides what an image may be (it walks the path
- * safely); its reason is raised with WHAT in front.
- */
-static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, const char *image)
-{
-    LMount *m = ldisk_mount(L, di);
-    char path[PATH_MAX], cwd[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
-    struct ff_error err;
-    /* The protocol takes absolute paths; a script may name a relative one. */
-    if (image[0] == '/')
-        snprintf(path, sizeof path, "%s", image);
-    else if (!getcwd(cwd, sizeof cwd) ||
-             snprintf(path, sizeof path, "%s/%s", cwd, image) >= (int)sizeof path)
-        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno ? errno : ENAMETOOLONG));
-    if (strcspn(path, " \t\n") != strlen(path))
-        luaL_error(L, "%s: image '%s': paths with blanks are not supported", what, path);
-    snprintf(line, sizeof line, "attach %s %s\n", d->mount_id, path);
-    int rc = lmount_send(m, "ctl", line, &err);
-    if (rc == -ENOENT)
-        luaL_error(L, "%s: image '%s' does not exist (Provium does not auto-create; create it first)",
-                   what, image);
-    if (rc == -EEXIST)
-        luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
-    if (rc < 0) {
-        /* The daemon names the command; the script called WHAT. */
-        const char *why = strncmp(err.msg, "attach: ", 8) == 0 ? err.msg + 8 : err.msg;
-        luaL_error(L, "%s: %s", what, why);
-    }
-    d->in_mount = true;
-    /* Sector I/O goes through the mount: the daemon's pipeline, faults and counts apply. */
-    snprintf(line, sizeof line, "%s/image", d->mount_id);
-    int fd = lmount_open_file(m, line, O_RDWR);
-    if (fd < 0)
-        luaL_error(L, "%s: cannot open %s/%s read-write: %s", what, m->dir, line, strerror(-fd));
-    d->image = strdup(path);
-    d->fd = fd;
-}
-
 /* Detaches from the mount, closes and forgets the image. DI: the Disk's index. */
 static void disk_drop_image(lua_State *L, int di, LDisk *d)
 {
@@ -102,6 +64,49 @@ static void disk_drop_image(lua_State *L, int di, LDisk *d)
     d->image = NULL;
 }
 
+/*
+ * Attaches IMAGE to the mount and opens it there for sector I/O; DI is the
+ * Disk's index. The daemon decides what an image may be (it walks the path
+ * safely); its reason is raised with WHAT in front.
+ */
+static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, const char *image)
+{
+    LMount *m = ldisk_mount(L, di);
+    char path[PATH_MAX], cwd[PATH_MAX], line[PATH_MAX + DISK_ID_MAX + 16];
+    struct ff_error err;
+    /* The protocol takes absolute paths; a script may name a relative one. */
+    if (image[0] == '/')
+        snprintf(path, sizeof path, "%s", image);
+    else if (!getcwd(cwd, sizeof cwd) ||
+             snprintf(path, sizeof path, "%s/%s", cwd, image) >= (int)sizeof path)
+        luaL_error(L, "%s: image '%s': %s", what, image, strerror(errno ? errno : ENAMETOOLONG));
+    if (strcspn(path, " \t\n") != strlen(path))
+        luaL_error(L, "%s: image '%s': paths with blanks are not supported", what, path);
+    snprintf(line, sizeof line, "attach %s %s\n", d->mount_id, path);
+    int rc = lmount_send(m, "ctl", line, &err);
+    if (rc == -ENOENT)
+        luaL_error(L,
+                   "%s: image '%s' does not exist (Provium does not auto-create; create it first)",
+                   what, image);
+    if (rc == -EEXIST)
+        luaL_error(L, "%s: the mount already has a disk '%s'", what, d->mount_id);
+    if (rc < 0) {
+        /* The daemon names the command; the script called WHAT. */
+        const char *why = strncmp(err.msg, "attach: ", 8) == 0 ? err.msg + 8 : err.msg;
+        luaL_error(L, "%s: %s", what, why);
+    }
+    d->in_mount = true;
+    /* Sector I/O goes through the mount: the daemon's pipeline, faults and counts apply. */
+    snprintf(line, sizeof line, "%s/image", d->mount_id);
+    int fd = lmount_open_file(m, line, O_RDWR);
+    if (fd < 0) {
+        disk_drop_image(L, di, d); /* nothing stays attached */
+        luaL_error(L, "%s: cannot open %s/%s read-write: %s", what, m->dir, line, strerror(-fd));
+    }
+    d->image = strdup(path);
+    d->fd = fd;
+}
+
 /* Detaches from the mount, closes the image and marks the disk detached; safe to call twice. */
 static void disk_release(lua_State *L, int di, LDisk *d)
 {
@@ -113,15 +118,19 @@ static void disk_release(lua_State *L, int di, LDisk *d)
 static int disk_detach(lua_State *L)
 {
     LDisk *d = ldisk_live(L, "detach");
+    struct ldisk_drive drive;
+    bool plugged = ldisk_drive(L, 1, &drive);
     lua_getiuservalue(L, 1, 1);
-    lvm_unplug_disk(L, lua_gettop(L), 1);
-    /* Forget the id in the VM so it can be attached again. */
-    lua_getiuservalue(L, -1, 2);
-    lua_pushnil(L);
-    lua_setfield(L, -2, d->id);
-    lua_pop(L, 2);
+    d->vm->detach(L, lua_gettop(L), d->id, plugged ? &drive : NULL);
+    lua_pop(L, 1);
     disk_release(L, 1, d);
     return 0;
+}
+
+void ldisk_release(lua_State *L, int index)
+{
+    LDisk *d = luaL_checkudata(L, index, FAULTFS_DISK);
+    disk_release(L, lua_absindex(L, index), d);
 }
 
 /* __gc and __close: safe to call twice. */
@@ -153,8 +162,10 @@ static int disk_with_image(lua_State *L)
     if (text && fault_table_render(&d->faults, text, size) > 0)
         ldisk_send(L, d, "with_image", text);
     free(text);
+    struct ldisk_drive drive;
+    ldisk_drive(L, 1, &drive);
     lua_getiuservalue(L, 1, 1);
-    if (lvm_plug_disk(L, lua_gettop(L), 1) < 0) {
+    if (d->vm->plug(L, lua_gettop(L), &drive) < 0) {
         disk_drop_image(L, 1, d); /* back to the image-less disk it was */
         return luaL_error(L, "with_image: %s", lua_tostring(L, -1));
     }
@@ -224,6 +235,7 @@ bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
     LMount *m = lmount_check(L, -1);
     lua_pop(L, 1);
     snprintf(out->node, sizeof out->node, "d%u", d->slot);
+    out->slot = d->slot;
     /* The id itself when it fits the 20 bytes virtio-blk gives a serial. */
     size_t id_len = strlen(d->id);
     if (id_len < sizeof out->serial)
@@ -243,8 +255,9 @@ static int disk_guest_device(lua_State *L)
     struct ldisk_drive drive;
     if (!ldisk_drive(L, 1, &drive))
         return luaL_error(L, "guest_device: %s", LDISK_NO_IMAGE);
+    LDisk *d = todisk(L);
     lua_getiuservalue(L, 1, 1);
-    return lvm_guest_device(L, lua_gettop(L), drive.serial);
+    return d->vm->guest_device(L, lua_gettop(L), drive.serial);
 }
 
 static int disk_tostring(lua_State *L)
@@ -259,138 +272,109 @@ static int disk_tostring(lua_State *L)
 
 /* ---- attach_disk ---- */
 
-static void opt_field(lua_State *L, int opts, const char *key)
+void ldisk_options_parse(lua_State *L, int opts_index, const char *vm_name,
+                         struct ldisk_options *out)
 {
-    lua_getfield(L, opts, key);
+    static const char *const aio_modes[] = {"threads", "native", "io_uring", NULL};
+    const char *why;
+    int opts = lua_isnoneornil(L, opts_index) ? 0 : lua_absindex(L, opts_index);
+
+    *out = (struct ldisk_options){.size = LDISK_DEFAULT_SIZE, .aio = aio_modes[0]};
+    snprintf(out->id, sizeof out->id, "attached-%s", vm_name);
+    if (!opts)
+        return;
+    luaL_checktype(L, opts, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image") &&
+            strcmp(key, "on_error") && strcmp(key, "aio"))
+            luaL_error(L,
+                       "attach_disk: unknown option '%s' (expected id, size, image, on_error, aio)",
+                       key);
+        lua_pop(L, 1);
+    }
+
+    lua_getfield(L, opts, "id");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "attach_disk: id must be a string (got %s)", luaL_typename(L, -1));
+        if (disk_id_check(lua_tostring(L, -1), lua_rawlen(L, -1), &why) < 0)
+            luaL_error(L, "attach_disk: bad disk id '%s': %s", lua_tostring(L, -1), why);
+        snprintf(out->id, sizeof out->id, "%s", lua_tostring(L, -1));
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, opts, "size");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
+            luaL_error(L, "attach_disk: size must be a positive whole number of bytes (got %s)",
+                       luaL_tolstring(L, -1, NULL));
+        out->size = lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, opts, "on_error");
+    const char *policy = lua_tostring(L, -1);
+    if (!lua_isnil(L, -1) && (!policy || (strcmp(policy, "report") && strcmp(policy, "retry"))))
+        luaL_error(L, "attach_disk: on_error must be \"report\" or \"retry\" (got %s)",
+                   luaL_tolstring(L, -1, NULL));
+    out->retry = policy && strcmp(policy, "retry") == 0;
+    lua_pop(L, 1);
+
+    lua_getfield(L, opts, "aio");
+    if (!lua_isnil(L, -1)) {
+        const char *want = lua_tostring(L, -1);
+        out->aio = NULL;
+        for (int i = 0; want && aio_modes[i]; i++) {
+            if (strcmp(want, aio_modes[i]) == 0)
+                out->aio = aio_modes[i];
+        }
+        if (!out->aio)
+            luaL_error(L,
+                       "attach_disk: aio must be \"threads\", \"native\" or \"io_uring\" (got %s)",
+                       luaL_tolstring(L, -1, NULL));
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, opts, "image");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "attach_disk: image must be a path string (got %s)", luaL_typename(L, -1));
+    out->image = lua_tostring(L, -1); /* the options table keeps the string alive */
+    lua_pop(L, 1);
 }
 
-int ldisk_attach(lua_State *L, int vm_index, int opts_index)
+void ldisk_attach(lua_State *L, const struct ldisk_owner *owner, const struct ldisk_options *o)
 {
-    const char *vm_name = lvm_name(lvm_check(L, vm_index));
-    char id[DISK_ID_MAX + 1];
-    const char *why;
-
-    if (!lua_isnoneornil(L, opts_index)) {
-        luaL_checktype(L, opts_index, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, opts_index)) {
-            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image") &&
-                strcmp(key, "on_error") && strcmp(key, "aio"))
-                return luaL_error(
-                    L, "attach_disk: unknown option '%s' (expected id, size, image, on_error, aio)",
-                    key);
-            lua_pop(L, 1);
-        }
-    }
-    int opts = lua_istable(L, opts_index) ? opts_index : 0;
-
-    if (opts)
-        opt_field(L, opts, "id");
-    else
-        lua_pushnil(L);
-    if (lua_isnil(L, -1))
-        snprintf(id, sizeof id, "attached-%s", vm_name);
-    else if (lua_type(L, -1) != LUA_TSTRING)
-        return luaL_error(L, "attach_disk: id must be a string (got %s)", luaL_typename(L, -1));
-    else if (disk_id_check(lua_tostring(L, -1), lua_rawlen(L, -1), &why) < 0)
-        return luaL_error(L, "attach_disk: bad disk id '%s': %s", lua_tostring(L, -1), why);
-    else
-        snprintf(id, sizeof id, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-
-    lua_Integer size = LDISK_DEFAULT_SIZE;
-    if (opts) {
-        opt_field(L, opts, "size");
-        if (!lua_isnil(L, -1)) {
-            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
-                return luaL_error(L, "attach_disk: size must be a positive whole number of bytes (got %s)",
-                                  luaL_tolstring(L, -1, NULL));
-            size = lua_tointeger(L, -1);
-        }
-        lua_pop(L, 1);
-    }
-    bool retry = false;
-    if (opts) {
-        opt_field(L, opts, "on_error");
-        const char *policy = lua_tostring(L, -1);
-        if (!lua_isnil(L, -1) && (!policy || (strcmp(policy, "report") && strcmp(policy, "retry"))))
-            return luaL_error(L, "attach_disk: on_error must be \"report\" or \"retry\" (got %s)",
-                              luaL_tolstring(L, -1, NULL));
-        retry = policy && strcmp(policy, "retry") == 0;
-        lua_pop(L, 1);
-    }
-    static const char *const aio_modes[] = {"threads", "native", "io_uring", NULL};
-    const char *aio = aio_modes[0];
-    if (opts) {
-        opt_field(L, opts, "aio");
-        if (!lua_isnil(L, -1)) {
-            const char *want = lua_tostring(L, -1);
-            aio = NULL;
-            for (int i = 0; want && aio_modes[i]; i++) {
-                if (strcmp(want, aio_modes[i]) == 0)
-                    aio = aio_modes[i];
-            }
-            if (!aio)
-                return luaL_error(L,
-                                  "attach_disk: aio must be \"threads\", \"native\" or \"io_uring\" (got %s)",
-                                  luaL_tolstring(L, -1, NULL));
-        }
-        lua_pop(L, 1);
-    }
-    const char *image = NULL;
-    if (opts) {
-        opt_field(L, opts, "image");
-        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "attach_disk: image must be a path string (got %s)",
-                              luaL_typename(L, -1));
-        image = lua_tostring(L, -1); /* stays on the stack */
-    }
-
-    /* One id per VM. */
-    lua_getiuservalue(L, vm_index, 2);
-    int disks = lua_gettop(L);
-    if (lua_getfield(L, disks, id) != LUA_TNIL)
-        return luaL_error(L, "attach_disk: vm '%s' already has a disk '%s'", vm_name, id);
-    lua_pop(L, 1);
+    int vm = lua_absindex(L, owner->vm_index), mount = lua_absindex(L, owner->mount_index);
 
     /* Closed (detached, no fd) first: a failure below leaves a harmless object. */
     LDisk *d = lua_newuserdatauv(L, sizeof *d, 2);
     memset(d, 0, sizeof *d);
     d->fd = -1;
     d->detached = true;
+    d->vm = owner->ops;
     luaL_setmetatable(L, FAULTFS_DISK);
     int self = lua_gettop(L);
-    lua_pushvalue(L, vm_index);
+    lua_pushvalue(L, vm);
     lua_setiuservalue(L, self, 1);
-    lua_getiuservalue(L, vm_index, 1); /* the VM's mount */
+    lua_pushvalue(L, mount);
     lua_setiuservalue(L, self, 2);
     if (fault_table_init(&d->faults) < 0)
-        return luaL_error(L, "attach_disk: out of memory");
+        luaL_error(L, "attach_disk: out of memory");
     d->faults_ready = true;
-    snprintf(d->id, sizeof d->id, "%s", id);
-    if ((size_t)snprintf(d->mount_id, sizeof d->mount_id, "%s.%s", vm_name, id) >=
+    snprintf(d->id, sizeof d->id, "%s", o->id);
+    if ((size_t)snprintf(d->mount_id, sizeof d->mount_id, "%s.%s", owner->vm_name, o->id) >=
         sizeof d->mount_id)
-        return luaL_error(L, "attach_disk: vm name and disk id '%s.%s' exceed %d characters",
-                          vm_name, id, DISK_ID_MAX);
-    d->size = size;
-    d->slot = lvm_take_slot(lvm_check(L, vm_index));
-    d->retry = retry;
-    d->aio = aio;
+        luaL_error(L, "attach_disk: vm name and disk id '%s.%s' exceed %d characters",
+                   owner->vm_name, o->id, DISK_ID_MAX);
+    d->size = o->size;
+    d->slot = owner->slot;
+    d->retry = o->retry;
+    d->aio = o->aio;
     d->detached = false;
-    if (image)
-        disk_set_image(L, self, d, "attach_disk", image);
-
-    lua_pushvalue(L, self);
-    lua_setfield(L, disks, id);
-    if (d->in_mount && lvm_plug_disk(L, vm_index, self) < 0) {
-        lua_pushnil(L);
-        lua_setfield(L, disks, id);
-        disk_release(L, self, d);
-        return luaL_error(L, "attach_disk: %s", lua_tostring(L, -1));
-    }
-    lua_pushvalue(L, self);
-    return 1;
+    if (o->image)
+        disk_set_image(L, self, d, "attach_disk", o->image);
 }
 
 static const luaL_Reg disk_methods[] = {
@@ -411,14 +395,11 @@ static const luaL_Reg disk_methods[] = {
 };
 
 static const luaL_Reg disk_metamethods[] = {
-    {"__gc", disk_gc},
-    {"__close", disk_gc},
-    {"__tostring", disk_tostring},
-    {"__index", NULL},
-    {NULL, NULL},
+    {"__gc", disk_gc}, {"__close", disk_gc}, {"__tostring", disk_tostring},
+    {"__index", NULL}, {NULL, NULL},
 };
 
 void ldisk_open(lua_State *L)
 {
-    lfaultfs_new_class(L, FAULTFS_DISK, disk_methods, disk_metamethods);
+    lutil_new_class(L, FAULTFS_DISK, disk_methods, disk_metamethods, 0);
 }

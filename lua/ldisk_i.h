@@ -2,26 +2,34 @@
 #ifndef FAULTFS_LDISK_I_H
 #define FAULTFS_LDISK_I_H
 
-#include "lfaultfs.h"
+#include "ldisk.h"
 
 #include "fault_table.h"
+#include "lmount.h"
+
+#include <lauxlib.h>
+#include <stdint.h>
+
+/* 4 GiB: the seed's modelled size of a disk attached without one. */
+#define LDISK_DEFAULT_SIZE (4ll << 30)
 
 /* Most sectors one read_sectors call returns (32 MiB). */
 #define LDISK_MAX_SECTORS 65536
 
 typedef struct LDisk {
     bool detached;
-    bool faults_ready;             /* faults was initialized */
-    bool in_mount;                 /* MOUNT/<mount_id> was attached for it */
-    char id[DISK_ID_MAX + 1];      /* as the script named it */
+    bool faults_ready;              /* faults was initialized */
+    bool in_mount;                  /* MOUNT/<mount_id> was attached for it */
+    char id[DISK_ID_MAX + 1];       /* as the script named it */
     char mount_id[DISK_ID_MAX + 1]; /* <vm>.<id> */
-    unsigned slot;                 /* its VM's number for it: QEMU node d<slot> */
-    bool retry;                    /* on_error = "retry" */
-    const char *aio;               /* QEMU's aio for it: "threads", "native", "io_uring" */
-    char *image;                   /* the backing image, or NULL */
-    int fd;                        /* the raw image for sector I/O, or -1 */
-    lua_Integer size;              /* the modelled size */
-    struct fault_table faults;     /* a view of ctl; the only table of an image-less disk */
+    unsigned slot;                  /* its VM's number for it: QEMU node d<slot> */
+    bool retry;                     /* on_error = "retry" */
+    const char *aio;                /* QEMU's aio for it: "threads", "native", "io_uring" */
+    char *image;                    /* the backing image, or NULL */
+    int fd;                         /* the raw image for sector I/O, or -1 */
+    lua_Integer size;               /* the modelled size */
+    struct fault_table faults;      /* a view of ctl; the only table of an image-less disk */
+    const struct ldisk_vm_ops *vm;  /* what it asks of its VM (uservalue 1) */
 } LDisk;
 
 #define todisk(L) ((LDisk *)luaL_checkudata(L, 1, FAULTFS_DISK))

@@ -9,6 +9,7 @@
 #include "ldisk_i.h"
 
 #include "ctl_parse.h"
+#include "lutil.h"
 #include "sector_io.h"
 
 #include <errno.h>
@@ -88,7 +89,7 @@ static ssize_t sector_transfer(struct sector_call *c, bool write)
     while (done < c->len) {
         ssize_t n = write ? pwrite(c->disk->fd, c->buf + done, c->len - done, (off_t)(off + done))
                           : pread(c->disk->fd, c->buf + done, c->len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR && !lfaultfs_stop_requested)
+        if (n < 0 && errno == EINTR && !lutil_stop_requested)
             continue;
         if (n < 0)
             return -errno;
@@ -108,10 +109,12 @@ static int sector_error(lua_State *L, const char *what, const LDisk *d, const st
         ldisk_image_size(d, &size);
         /* Byte offsets only where they exist: a huge sector number or no bytes at all. */
         if (c->len == 0 || c->sector > (UINT64_MAX - c->len) / SECTOR_SIZE)
-            return luaL_error(L, "%s: sector %I is past the end of disk '%s' (%I bytes, %I sectors)",
+            return luaL_error(L,
+                              "%s: sector %I is past the end of disk '%s' (%I bytes, %I sectors)",
                               what, (lua_Integer)c->sector, d->id, (lua_Integer)size,
                               (lua_Integer)(size / SECTOR_SIZE));
-        return luaL_error(L, "%s: bytes %I..%I are past the end of disk '%s' (%I bytes, %I sectors)",
+        return luaL_error(L,
+                          "%s: bytes %I..%I are past the end of disk '%s' (%I bytes, %I sectors)",
                           what, (lua_Integer)(c->sector * SECTOR_SIZE),
                           (lua_Integer)(c->sector * SECTOR_SIZE + c->len - 1), d->id,
                           (lua_Integer)size, (lua_Integer)(size / SECTOR_SIZE));
@@ -238,7 +241,7 @@ int ldisk_clear_faults(lua_State *L)
     ldisk_send(L, d, "clear_faults", line);
     /* A VM paused on this disk's error retries now, as a device would. */
     lua_getiuservalue(L, 1, 1);
-    lvm_service(L, lua_gettop(L));
+    d->vm->service(L, lua_gettop(L));
     return 0;
 }
 

@@ -7,24 +7,30 @@
  *   faultfs.guests()               -> the guest names provium:vm accepts
  *   faultfs.version, faultfs.SECTOR_SIZE, faultfs.SLOW_FAULT_MS
  *
- * Guest names: "pebble" is the embedded default guest. PROVIUM_GUEST_ALIASES
- * ("peios=pebble,other=pebble") lets scripts written for another guest name
- * run unchanged on it.
+ * Guest names: "pebble" is the embedded default guest. Aliases (from
+ * faultfs.alias_guest, and PROVIUM_GUEST_ALIASES "peios=pebble,other=pebble"
+ * read at load) let scripts written for another guest name run unchanged on it.
  */
 #include "lfaultfs.h"
 
-#include "duration.h"
 #include "fault_rule.h"
+#include "lconfig.h"
+#include "ldisk.h"
+#include "lmount.h"
+#include "lproc.h"
+#include "lutil.h"
+#include "lvm.h"
 #include "sector_io.h"
 
-#include <stdarg.h>
-#include <stdlib.h>
+#include <lauxlib.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static const char *const known_guests[] = {"pebble", NULL};
 
-/* Aliases given with faultfs.alias_guest, kept in the registry under this key. */
+/* Aliases {name = guest}, kept in the registry under this key. */
 static const char alias_key = 'a';
 
 static const char *known_guest(const char *name)
@@ -36,31 +42,52 @@ static const char *known_guest(const char *name)
     return NULL;
 }
 
-/* The guest NAME stands for: itself if known, else its alias, else NULL. */
-static const char *guest_resolve(lua_State *L, const char *name, char *buf, size_t size)
+/* Pushes the alias table, made on first use. */
+static void aliases_push(lua_State *L)
 {
-    if (known_guest(name))
-        return known_guest(name);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_key);
-    if (lua_istable(L, -1) && lua_getfield(L, -1, name) == LUA_TSTRING) {
-        const char *real = known_guest(lua_tostring(L, -1));
-        lua_pop(L, 2);
-        return real;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &alias_key);
     }
-    lua_settop(L, 3);
-    const char *aliases = getenv("PROVIUM_GUEST_ALIASES");
-    size_t n = strlen(name);
-    for (const char *p = aliases; p && *p;) {
+}
+
+/* Adds the aliases of TEXT ("peios=pebble,other=pebble"); the first for a name wins, unknown guests
+ * are skipped. */
+static void aliases_load(lua_State *L, const char *text)
+{
+    char name[64], guest[64];
+    aliases_push(L);
+    for (const char *p = text; p && *p;) {
         const char *end = p + strcspn(p, ",");
         const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (eq && (size_t)(eq - p) == n && memcmp(p, name, n) == 0) {
-            snprintf(buf, size, "%.*s", (int)(end - eq - 1), eq + 1);
-            if (known_guest(buf))
-                return known_guest(buf);
+        if (eq && eq - p < (long)sizeof name && end - eq - 1 < (long)sizeof guest) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+            snprintf(guest, sizeof guest, "%.*s", (int)(end - eq - 1), eq + 1);
+            bool unset = lua_getfield(L, -1, name) == LUA_TNIL;
+            lua_pop(L, 1);
+            if (unset && known_guest(guest)) {
+                lua_pushstring(L, known_guest(guest));
+                lua_setfield(L, -2, name);
+            }
         }
         p = *end ? end + 1 : end;
     }
-    return NULL;
+    lua_pop(L, 1);
+}
+
+/* The guest NAME stands for: itself if known, else its alias, else NULL. */
+static const char *guest_resolve(lua_State *L, const char *name)
+{
+    const char *real = known_guest(name);
+    if (real)
+        return real;
+    aliases_push(L);
+    if (lua_getfield(L, -1, name) == LUA_TSTRING)
+        real = known_guest(lua_tostring(L, -1));
+    lua_pop(L, 2);
+    return real;
 }
 
 /* faultfs.vm(mount, name, guest) */
@@ -68,9 +95,7 @@ static int faultfs_vm(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 2);
     const char *guest = luaL_checkstring(L, 3);
-    char buf[64];
-    lua_settop(L, 3);
-    const char *real = guest_resolve(L, guest, buf, sizeof buf);
+    const char *real = guest_resolve(L, guest);
     if (!real)
         return luaL_error(L,
                           "vm: unknown guest '%s' (known guests: pebble; run scripts written for "
@@ -111,12 +136,7 @@ static int faultfs_alias_guest(lua_State *L)
     const char *guest = luaL_checkstring(L, 2);
     if (!known_guest(guest))
         return luaL_error(L, "alias_guest: unknown guest '%s' (known guests: pebble)", guest);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_key) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &alias_key);
-    }
+    aliases_push(L);
     lua_pushstring(L, guest);
     lua_setfield(L, -2, name);
     return 0;
@@ -150,55 +170,16 @@ static const luaL_Reg faultfs_functions[] = {
     {NULL, NULL},
 };
 
-void lfaultfs_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                        const luaL_Reg *metamethods)
-{
-    luaL_newmetatable(L, name);
-    if (metamethods)
-        luaL_setfuncs(L, metamethods, 0);
-    lua_newtable(L);
-    if (methods)
-        luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-}
-
-volatile sig_atomic_t lfaultfs_stop_requested;
-
-void lfaultfs_check_stop(lua_State *L)
-{
-    if (lfaultfs_stop_requested)
-        luaL_error(L, "provium: interrupted");
-}
-
-uint64_t lfaultfs_duration(lua_State *L, int index, uint64_t default_ns, const char *what)
-{
-    if (lua_isnoneornil(L, index))
-        return default_ns;
-    if (lua_type(L, index) == LUA_TNUMBER) {
-        lua_Number s = lua_tonumber(L, index);
-        if (!(s >= 0 && s <= 3600))
-            luaL_error(L, "%s: bad duration %s (seconds from 0 to 3600)", what, lua_tostring(L, index));
-        return (uint64_t)(s * 1e9);
-    }
-    size_t len;
-    const char *text = luaL_checklstring(L, index, &len);
-    uint64_t ns;
-    const char *why;
-    if (duration_parse(text, len, &ns, &why) < 0)
-        luaL_error(L, "%s: bad duration '%s': %s", what, text, why);
-    return ns;
-}
-
-int luaopen_faultfs(lua_State *L);
-
 int luaopen_faultfs(lua_State *L)
 {
+    struct lconfig cfg;
+    lconfig_read(&cfg);
     ldisk_open(L);
-    lvm_open(L);
     lproc_open(L);
+    lvm_open(L, &cfg.vm);
+    aliases_load(L, cfg.guest_aliases);
     luaL_newlib(L, faultfs_functions);
-    lmount_open(L);
+    lmount_open(L, cfg.daemon);
     lua_setfield(L, -2, "mount");
     lua_pushliteral(L, FAULTFS_VERSION);
     lua_setfield(L, -2, "version");

@@ -8,14 +8,17 @@
  * The daemon gets SIGTERM if this process dies, so a crashed test run never
  * leaves a mount behind; close() stops it with SIGTERM, on which it unmounts.
  */
-#include "lfaultfs.h"
+#include "lmount.h"
 
 #include "ctl_client.h"
+#include "lutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <lauxlib.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,29 +110,6 @@ char *lmount_read(const LMount *m, const char *relpath)
 
 /* ---- starting and stopping the daemon ---- */
 
-/* The faultfs binary: $FAULTFS, else the one beside this program, else PATH. */
-static void daemon_path(char *out, size_t size)
-{
-    const char *env = getenv("FAULTFS");
-    char self[PATH_MAX - 16];
-    if (env && *env) {
-        snprintf(out, size, "%s", env);
-        return;
-    }
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(out, size, "%s/faultfs", self);
-            if (access(out, X_OK) == 0)
-                return;
-        }
-    }
-    snprintf(out, size, "faultfs");
-}
-
 static bool is_fuse_mount(const char *dir)
 {
     FILE *f = fopen("/proc/self/mounts", "re");
@@ -161,16 +141,16 @@ static void log_tail(const char *work, char *out, size_t size)
         out[--n] = '\0';
 }
 
-static int mount_start(LMount *m, char *why, size_t why_size)
+/* Starts DAEMON on M's directory and waits for the mount. 0, or -errno with ERR. */
+static int mount_start(LMount *m, const char *daemon, struct ff_error *err)
 {
-    char daemon[PATH_MAX], log[PATH_MAX];
+    char log[PATH_MAX];
     snprintf(log, sizeof log, "%s/faultfs.log", m->work);
-    daemon_path(daemon, sizeof daemon);
 
     pid_t pid = fork();
     if (pid < 0) {
-        snprintf(why, why_size, "fork: %s", strerror(errno));
-        return -1;
+        int e = errno;
+        return ff_error_set(err, -e, "fork: %s", strerror(e));
     }
     if (pid == 0) {
         /* The daemon must not outlive us, whatever ends us. */
@@ -192,15 +172,15 @@ static int mount_start(LMount *m, char *why, size_t why_size)
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             m->pid = 0;
-            char tail[512];
+            char tail[256];
             log_tail(m->work, tail, sizeof tail);
-            snprintf(why, why_size, "faultfs did not start: %s", tail[0] ? tail : "no output");
-            return -1;
+            return ff_error_set(err, -ECHILD, "faultfs did not start: %s",
+                                tail[0] ? tail : "no output");
         }
         sleep_ms(10);
     }
-    snprintf(why, why_size, "faultfs did not mount %s within %d s", m->dir, MOUNT_WAIT_MS / 1000);
-    return -1;
+    return ff_error_set(err, -ETIMEDOUT, "faultfs did not mount %s within %d s", m->dir,
+                        MOUNT_WAIT_MS / 1000);
 }
 
 static void mount_stop(LMount *m)
@@ -261,11 +241,11 @@ static int mount_tostring(lua_State *L)
     return 1;
 }
 
-/* faultfs.mount([PATH]) */
+/* faultfs.mount([PATH]); upvalue 1: the faultfs binary */
 static int mount_new(lua_State *L)
 {
     const char *existing = luaL_optstring(L, 1, NULL);
-    char why[1024] = "";
+    struct ff_error err;
 
     /* Closed state first, so an error below leaves nothing half-built. */
     LMount *m = lua_newuserdatauv(L, sizeof *m, 0);
@@ -299,15 +279,15 @@ static int mount_new(lua_State *L)
     if (!m->work || !m->dir)
         return luaL_error(L, "mount: out of memory");
     snprintf(m->dir, len, "%s/mnt", work);
-    if (mkdir(m->dir, 0755) < 0 || mount_start(m, why, sizeof why) < 0) {
-        if (errno && !why[0])
-            snprintf(why, sizeof why, "%s", strerror(errno));
-        lua_pushcfunction(L, mount_close);
-        lua_pushvalue(L, -2);
-        lua_call(L, 1, 0);
-        return luaL_error(L, "mount: %s", why);
-    }
-    return 1;
+    int made = mkdir(m->dir, 0755) < 0 ? -errno : 0;
+    if (made < 0)
+        ff_error_set(&err, made, "%s", strerror(-made));
+    else if (mount_start(m, lua_tostring(L, lua_upvalueindex(1)), &err) == 0)
+        return 1;
+    lua_pushcfunction(L, mount_close);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 0);
+    return luaL_error(L, "mount: %s", err.msg);
 }
 
 static const luaL_Reg mount_methods[] = {
@@ -324,9 +304,9 @@ static const luaL_Reg mount_metamethods[] = {
     {NULL, NULL},
 };
 
-int lmount_open(lua_State *L)
+void lmount_open(lua_State *L, const char *daemon)
 {
-    lfaultfs_new_class(L, FAULTFS_MOUNT, mount_methods, mount_metamethods);
-    lua_pushcfunction(L, mount_new);
-    return 1;
+    lutil_new_class(L, FAULTFS_MOUNT, mount_methods, mount_metamethods, 0);
+    lua_pushstring(L, daemon);
+    lua_pushcclosure(L, mount_new, 1);
 }

@@ -3,17 +3,19 @@
  *
  *   vm:run(cmd) -> result         result.stdout, .stderr, .status, .ok, result:assert_ok()
  *   vm:run_async(cmd) -> proc     proc:wait("5s") -> result, proc:kill(), proc:is_done()
- *   vm:spawn_worker() -> worker   worker:run(cmd), worker:run_async(cmd)
  *
  * Every command runs as `/bin/sh -c CMD` through the guest agent; any number
- * run at once.
+ * run at once. A Proc's uservalue 1 is its VM, reached through p->vm.
  */
-#include "lfaultfs.h"
+#include "lproc.h"
 
 #include "duration.h"
+#include "lutil.h"
 #include "machine.h"
 
 #include <errno.h>
+#include <lauxlib.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,6 @@
 #define PROC_KILL_GRACE_NS (5 * DURATION_NS_PER_S)
 
 #define FAULTFS_RESULT "faultfs.Result"
-#define FAULTFS_WORKER "faultfs.Worker"
 
 /* Commands can be long (a script, a heredoc): messages quote the start of one. */
 #define CMD_QUOTE_MAX 80
@@ -110,33 +111,34 @@ static int push_outcome(lua_State *L, const char *what, const char *cmd, int rc,
 /* ---- running to completion ---- */
 
 /* agent_wait in slices, letting a VM paused on a retry disk's error retry in between. */
-static int wait_serviced(lua_State *L, int vm_index, struct vm_machine *m, const char *id,
-                         uint64_t deadline, struct agent_result *r)
+static int wait_serviced(lua_State *L, int vm_index, const struct lproc_vm_ops *vm,
+                         struct vm_machine *m, const char *id, uint64_t deadline,
+                         struct agent_result *r)
 {
     for (;;) {
         uint64_t slice = duration_now_ns() + 50 * DURATION_NS_PER_MS;
         int rc = agent_wait(&m->agent, id, slice < deadline ? slice : deadline, r);
         if (rc != -ETIMEDOUT || duration_now_ns() >= deadline)
             return rc;
-        lfaultfs_check_stop(L);
-        lvm_service(L, vm_index);
+        lutil_check_stop(L);
+        vm->service(L, vm_index);
     }
 }
 
-
-int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
+int lproc_run(lua_State *L, int vm_index, const struct lproc_vm_ops *vm, const char *cmd,
+              uint64_t timeout_ns)
 {
-    struct vm_machine *m = lvm_machine(L, vm_index, "run");
-    char id[AGENT_ID_MAX], quote[CMD_QUOTE_MAX + 4];
+    struct vm_machine *m = vm->running(L, vm_index, "run");
+    char id[AGENT_ID_SIZE], quote[CMD_QUOTE_MAX + 4];
     struct agent_result r;
     const char *shown = short_cmd(cmd, quote);
     int rc = agent_start(&m->agent, cmd, id);
     if (rc == -E2BIG)
         return luaL_error(L, "run: '%s' is %I bytes, over the %d the guest agent takes", shown,
-                          (lua_Integer)strlen(cmd), AGENT_COMMAND_MAX);
+                          (lua_Integer)strlen(cmd), AGENT_PROTO_COMMAND_MAX);
     if (rc < 0)
         return luaL_error(L, "run: cannot start '%s': %s", shown, strerror(-rc));
-    rc = wait_serviced(L, vm_index, m, id, duration_now_ns() + timeout_ns, &r);
+    rc = wait_serviced(L, vm_index, vm, m, id, duration_now_ns() + timeout_ns, &r);
     if (rc == -ETIMEDOUT) {
         char text[DURATION_TEXT_MAX];
         agent_kill(&m->agent, id);
@@ -153,19 +155,22 @@ int lproc_run(lua_State *L, int vm_index, const char *cmd, uint64_t timeout_ns)
 /* ---- processes ---- */
 
 typedef struct LProc {
-    char id[AGENT_ID_MAX];
+    char id[AGENT_ID_SIZE];
     char *cmd;
-    bool started;     /* the agent took it */
-    bool collected;   /* its result is in uservalue 2 */
+    bool started;                  /* the agent took it */
+    bool collected;                /* its result is in uservalue 2 */
+    const struct lproc_vm_ops *vm; /* what it asks of its VM (uservalue 1) */
 } LProc;
 
 #define toproc(L) ((LProc *)luaL_checkudata(L, 1, FAULTFS_PROC))
 
-int lproc_start(lua_State *L, int vm_index, const char *cmd)
+int lproc_start(lua_State *L, int vm_index, const struct lproc_vm_ops *vm, const char *cmd)
 {
-    struct vm_machine *m = lvm_machine(L, vm_index, "run_async");
+    struct vm_machine *m = vm->running(L, vm_index, "run_async");
+    vm_index = lua_absindex(L, vm_index);
     LProc *p = lua_newuserdatauv(L, sizeof *p, 2);
     memset(p, 0, sizeof *p);
+    p->vm = vm;
     luaL_setmetatable(L, FAULTFS_PROC);
     lua_pushvalue(L, vm_index);
     lua_setiuservalue(L, -2, 1);
@@ -175,7 +180,7 @@ int lproc_start(lua_State *L, int vm_index, const char *cmd)
     int rc = agent_start(&m->agent, cmd, p->id);
     if (rc == -E2BIG)
         return luaL_error(L, "run_async: '%s' is %I bytes, over the %d the guest agent takes",
-                          short_cmd(cmd, quote), (lua_Integer)strlen(cmd), AGENT_COMMAND_MAX);
+                          short_cmd(cmd, quote), (lua_Integer)strlen(cmd), AGENT_PROTO_COMMAND_MAX);
     if (rc < 0)
         return luaL_error(L, "run_async: cannot start '%s': %s", short_cmd(cmd, quote),
                           strerror(-rc));
@@ -191,11 +196,12 @@ static int proc_wait(lua_State *L)
         lua_getiuservalue(L, 1, 2);
         return 1;
     }
-    uint64_t timeout = lfaultfs_duration(L, 2, 60 * DURATION_NS_PER_S, "wait");
+    uint64_t timeout = lutil_duration(L, 2, 60 * DURATION_NS_PER_S, "wait");
     lua_getiuservalue(L, 1, 1);
-    struct vm_machine *m = lvm_machine(L, -1, "wait");
+    int vm = lua_gettop(L);
+    struct vm_machine *m = p->vm->running(L, vm, "wait");
     struct agent_result r;
-    int rc = wait_serviced(L, lua_gettop(L), m, p->id, duration_now_ns() + timeout, &r);
+    int rc = wait_serviced(L, vm, p->vm, m, p->id, duration_now_ns() + timeout, &r);
     char quote[CMD_QUOTE_MAX + 4];
     const char *shown = short_cmd(p->cmd, quote);
     if (rc == -ETIMEDOUT) {
@@ -217,7 +223,7 @@ static int proc_kill(lua_State *L)
     if (p->collected)
         return 0;
     lua_getiuservalue(L, 1, 1);
-    struct vm_machine *m = lvm_machine(L, -1, "kill");
+    struct vm_machine *m = p->vm->running(L, lua_gettop(L), "kill");
     agent_kill(&m->agent, p->id);
     return 0;
 }
@@ -230,7 +236,7 @@ static int proc_is_done(lua_State *L)
         return 1;
     }
     lua_getiuservalue(L, 1, 1);
-    struct vm_machine *m = lvm_machine(L, -1, "is_done");
+    struct vm_machine *m = p->vm->running(L, lua_gettop(L), "is_done");
     lua_pushboolean(L, agent_done(&m->agent, p->id));
     return 1;
 }
@@ -241,7 +247,7 @@ static int proc_gc(lua_State *L)
     LProc *p = toproc(L);
     if (p->started && !p->collected) {
         lua_getiuservalue(L, 1, 1);
-        struct vm_machine *m = lvm_machine_or_null(L, -1);
+        struct vm_machine *m = p->vm ? p->vm->machine(L, lua_gettop(L)) : NULL;
         if (m)
             agent_forget(&m->agent, p->id);
         p->collected = true;
@@ -258,37 +264,6 @@ static int proc_tostring(lua_State *L)
     lua_pushfstring(L, "proc '%s' (%s)", p->cmd ? short_cmd(p->cmd, quote) : "?",
                     p->collected ? "done" : p->id);
     return 1;
-}
-
-/* ---- workers: a handle that runs commands beside the others ---- */
-
-int lproc_worker(lua_State *L, int vm_index)
-{
-    lua_newtable(L);
-    lua_pushvalue(L, vm_index);
-    lua_setfield(L, -2, "vm");
-    luaL_setmetatable(L, FAULTFS_WORKER);
-    return 1;
-}
-
-static int worker_vm(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    return lua_gettop(L);
-}
-
-static int worker_run(lua_State *L)
-{
-    const char *cmd = luaL_checkstring(L, 2);
-    uint64_t timeout = lfaultfs_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
-    return lproc_run(L, worker_vm(L), cmd, timeout);
-}
-
-static int worker_run_async(lua_State *L)
-{
-    const char *cmd = luaL_checkstring(L, 2);
-    return lproc_start(L, worker_vm(L), cmd);
 }
 
 static const luaL_Reg proc_methods[] = {
@@ -316,15 +291,8 @@ static const luaL_Reg result_metamethods[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg worker_methods[] = {
-    {"run", worker_run},
-    {"run_async", worker_run_async},
-    {NULL, NULL},
-};
-
 void lproc_open(lua_State *L)
 {
-    lfaultfs_new_class(L, FAULTFS_PROC, proc_methods, proc_metamethods);
-    lfaultfs_new_class(L, FAULTFS_RESULT, result_methods, result_metamethods);
-    lfaultfs_new_class(L, FAULTFS_WORKER, worker_methods, NULL);
+    lutil_new_class(L, FAULTFS_PROC, proc_methods, proc_metamethods, 0);
+    lutil_new_class(L, FAULTFS_RESULT, result_methods, result_metamethods, 0);
 }

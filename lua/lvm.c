@@ -4,77 +4,50 @@
  *   provium:vm(name, guest) -> vm        vm:boot() -> vm       vm:reset() -> vm
  *   vm:attach_disk(opts) -> disk         vm:disk(id)           vm:disks()
  *   vm:run(cmd [, timeout]) -> result    vm:run_async(cmd) -> proc
- *   vm:spawn_worker() -> worker          vm:clock():sleep("100ms")
- *   vm:console():read_log()              vm:events([name])     vm:wait_event(name [, timeout])
  *   vm:shutdown()                        vm:is_running()       vm:name()
+ *   (events, console, clock and workers: lvm_views.c)
  *
  * Disks attached before boot() go on QEMU's command line, in the order they
  * were attached (the first is /dev/vda); disks attached to a running VM are
  * hot-plugged from MOUNT/<vm>.<id>/image. Uservalues: 1 = the Mount,
- * 2 = {id = Disk}.
+ * 2 = {id = Disk}. The VM's methods share one upvalue: its struct lvm_config.
+ * Disks and commands reach back only through vm_disk_ops and lvm_proc_ops.
  */
-#include "lfaultfs.h"
+#include "lvm_i.h"
 
-#include "duration.h"
-#include "machine.h"
+#include "ldisk.h"
+#include "lmount.h"
+#include "lproc.h"
+#include "lutil.h"
 
 #include <errno.h>
+#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define VM_MEMORY_MB 512
-/* How long vm:boot() and vm:reset() wait at most, unless PROVIUM_BOOT_TIMEOUT says otherwise. */
-#define VM_BOOT_TIMEOUT_NS (180 * DURATION_NS_PER_S)
 #define VM_PLUG_TIMEOUT_NS (30 * DURATION_NS_PER_S)
-/* How often a waiting harness lets a VM paused on a retry disk's error retry. */
-#define LVM_SERVICE_NS (50 * DURATION_NS_PER_MS)
 
-struct LVM {
-    char name[DISK_ID_MAX + 1];
-    char guest[64];
-    struct vm_machine *machine; /* NULL until booted, and after shutdown */
-    unsigned slots;             /* slots handed to disks so far */
-};
+#define vm_config(L) ((const struct lvm_config *)lua_touserdata(L, lua_upvalueindex(1)))
 
-#define tovm(L) ((LVM *)luaL_checkudata(L, 1, FAULTFS_VM))
-
-#define FAULTFS_CONSOLE "faultfs.Console"
-#define FAULTFS_CLOCK "faultfs.Clock"
-
-LVM *lvm_check(lua_State *L, int index)
+struct vm_machine *lvm_machine_any(lua_State *L, int index, const char *what)
 {
-    return luaL_checkudata(L, index, FAULTFS_VM);
-}
-
-const char *lvm_name(const LVM *vm)
-{
-    return vm->name;
-}
-
-unsigned lvm_take_slot(LVM *vm)
-{
-    return ++vm->slots;
-}
-
-/* The machine of the VM at INDEX, running or not (its logs outlive QEMU); raises if never booted. */
-static struct vm_machine *lvm_machine_any(lua_State *L, int index, const char *what)
-{
-    LVM *vm = lvm_check(L, index);
+    LVM *vm = luaL_checkudata(L, index, FAULTFS_VM);
     if (!vm->machine)
         luaL_error(L, "%s: vm '%s' is not booted (call vm:boot() first)", what, vm->name);
     return vm->machine;
 }
 
-struct vm_machine *lvm_machine_or_null(lua_State *L, int index)
+static struct vm_machine *vm_machine_or_null(lua_State *L, int index)
 {
     LVM *vm = luaL_testudata(L, index, FAULTFS_VM);
     return vm ? vm->machine : NULL;
 }
 
-struct vm_machine *lvm_machine(lua_State *L, int index, const char *what)
+struct vm_machine *lvm_running(lua_State *L, int index, const char *what)
 {
-    LVM *vm = lvm_check(L, index);
+    LVM *vm = luaL_checkudata(L, index, FAULTFS_VM);
     if (!vm->machine)
         luaL_error(L, "%s: vm '%s' is not booted (call vm:boot() first)", what, vm->name);
     if (!vm_machine_alive(vm->machine))
@@ -83,46 +56,38 @@ struct vm_machine *lvm_machine(lua_State *L, int index, const char *what)
     return vm->machine;
 }
 
-/*
- * How long a boot or a reset may take, from PROVIUM_BOOT_TIMEOUT (read at
- * each boot, so a script may change it), and its text for messages: the
- * value as the user wrote it. Raises on a value that is no duration.
- */
-static uint64_t boot_timeout(lua_State *L, const char *what, char text[DURATION_TEXT_MAX])
+/* How long a boot or a reset may take; raises if the configured timeout was no duration. */
+static uint64_t boot_timeout(lua_State *L, const char *what)
 {
-    const char *env = getenv("PROVIUM_BOOT_TIMEOUT");
-    uint64_t ns = 0;
-    const char *why;
-    if (!env || !*env) {
-        snprintf(text, DURATION_TEXT_MAX, "%llus", VM_BOOT_TIMEOUT_NS / DURATION_NS_PER_S);
-        return VM_BOOT_TIMEOUT_NS;
-    }
-    if (duration_parse(env, strlen(env), &ns, &why) < 0)
-        luaL_error(L, "%s: bad PROVIUM_BOOT_TIMEOUT '%s': %s", what, env, why);
-    if (strlen(env) < DURATION_TEXT_MAX)
-        snprintf(text, DURATION_TEXT_MAX, "%s", env);
-    else
-        duration_format(ns, text);
-    return ns;
+    const struct lvm_config *cfg = vm_config(L);
+    if (cfg->boot_timeout_error[0])
+        luaL_error(L, "%s: %s", what, cfg->boot_timeout_error);
+    return cfg->boot_timeout_ns;
 }
 
 void lvm_service(lua_State *L, int vm_index)
 {
-    LVM *vm = lvm_check(L, vm_index);
+    LVM *vm = luaL_checkudata(L, vm_index, FAULTFS_VM);
     if (vm->machine && vm_machine_alive(vm->machine))
         vm_machine_resume_after_error(vm->machine);
 }
 
+const struct lproc_vm_ops lvm_proc_ops = {
+    .running = lvm_running,
+    .machine = vm_machine_or_null,
+    .service = lvm_service,
+};
+
 /* ---- disks ---- */
 
-int lvm_guest_device(lua_State *L, int vm_index, const char *serial)
+static int vm_guest_device(lua_State *L, int vm_index, const char *serial)
 {
     char cmd[256];
     snprintf(cmd, sizeof cmd,
              "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && "
              "echo /dev/${d##*/}; done; true",
              serial);
-    lproc_run(L, vm_index, cmd, 30 * DURATION_NS_PER_S);
+    lproc_run(L, vm_index, &lvm_proc_ops, cmd, 30 * DURATION_NS_PER_S);
     lua_getfield(L, -1, "stdout");
     const char *out = lua_tostring(L, -1);
     size_t len = strcspn(out, "\n");
@@ -135,7 +100,7 @@ int lvm_guest_device(lua_State *L, int vm_index, const char *serial)
 /* Whether the guest has a disk with SERIAL: 1, 0, or -errno (the agent failed). Never raises. */
 static int guest_has_serial(struct vm_machine *m, const char *serial, uint64_t timeout_ns)
 {
-    char cmd[192], id[AGENT_ID_MAX];
+    char cmd[192], id[AGENT_ID_SIZE];
     struct agent_result r;
     snprintf(cmd, sizeof cmd,
              "for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '%s' ] && exit 0; "
@@ -153,53 +118,96 @@ static int guest_has_serial(struct vm_machine *m, const char *serial, uint64_t t
     return rc;
 }
 
-int lvm_plug_disk(lua_State *L, int vm_index, int disk_index)
+static struct vm_drive vm_drive_of(const struct ldisk_drive *drive)
 {
-    LVM *vm = lvm_check(L, vm_index);
-    struct ldisk_drive drive;
-    char why[512];
-    if (!vm->machine || !ldisk_drive(L, disk_index, &drive))
+    return (struct vm_drive){.node = drive->node,
+                             .path = drive->path,
+                             .serial = drive->serial,
+                             .stop_on_error = drive->retry,
+                             .aio = drive->aio};
+}
+
+/* Hot-plugs DRIVE into the VM at VM_INDEX if it runs: 0, or -1 with a message pushed. */
+static int vm_plug(lua_State *L, int vm_index, const struct ldisk_drive *drive)
+{
+    LVM *vm = luaL_checkudata(L, vm_index, FAULTFS_VM);
+    struct ff_error err;
+    if (!vm->machine)
         return 0;
-    const struct vm_drive d = {.node = drive.node,
-                               .path = drive.path,
-                               .serial = drive.serial,
-                               .stop_on_error = drive.retry,
-                               .aio = drive.aio};
-    if (vm_machine_plug(vm->machine, &d, why, sizeof why) < 0) {
-        lua_pushfstring(L, "hot-plug into vm '%s' failed: %s", vm->name, why);
+    const struct vm_drive d = vm_drive_of(drive);
+    if (vm_machine_plug(vm->machine, &d, &err) < 0) {
+        lua_pushfstring(L, "hot-plug into vm '%s' failed: %s", vm->name, err.msg);
         return -1;
     }
     /* Return once the guest has the disk, so the script can use it at once. */
     uint64_t deadline = duration_now_ns() + VM_PLUG_TIMEOUT_NS;
     int seen;
-    while ((seen = guest_has_serial(vm->machine, drive.serial, 10 * DURATION_NS_PER_S)) == 0 &&
+    while ((seen = guest_has_serial(vm->machine, drive->serial, 10 * DURATION_NS_PER_S)) == 0 &&
            duration_now_ns() < deadline)
         duration_sleep(50 * DURATION_NS_PER_MS);
     if (seen == 1)
         return 0;
     /* Take the device back out, so a failed attach leaves nothing behind. */
-    vm_machine_unplug(vm->machine, drive.node, why, sizeof why);
-    lua_pushfstring(L, "vm '%s' never showed disk '%s' after the hot-plug%s", vm->name, drive.serial,
-                    seen < 0 ? " (the guest agent did not answer)" : "");
+    vm_machine_unplug(vm->machine, drive->node, NULL);
+    lua_pushfstring(L, "vm '%s' never showed disk '%s' after the hot-plug%s", vm->name,
+                    drive->serial, seen < 0 ? " (the guest agent did not answer)" : "");
     return -1;
 }
 
-void lvm_unplug_disk(lua_State *L, int vm_index, int disk_index)
+/* The Disk ID leaves the VM at VM_INDEX: unplugged (best effort) and its id free again. */
+static void vm_detach(lua_State *L, int vm_index, const char *id, const struct ldisk_drive *drive)
 {
-    LVM *vm = lvm_check(L, vm_index);
-    struct ldisk_drive drive;
-    char why[512];
-    if (!vm->machine || !vm_machine_alive(vm->machine) || !ldisk_drive(L, disk_index, &drive))
-        return;
-    /* Best effort, as the seed says: "Device not found" and a slow guest are not errors. */
-    vm_machine_unplug(vm->machine, drive.node, why, sizeof why);
+    LVM *vm = luaL_checkudata(L, vm_index, FAULTFS_VM);
+    /* Best effort, as the seed says: -ENODEV (QEMU's DeviceNotFound) and a slow guest are no
+     * errors. */
+    if (drive && vm->machine && vm_machine_alive(vm->machine))
+        vm_machine_unplug(vm->machine, drive->node, NULL);
+    lua_getiuservalue(L, vm_index, 2);
+    lua_pushnil(L);
+    lua_setfield(L, -2, id);
+    lua_pop(L, 1);
 }
 
-/* vm:attach_disk({id=, size=, image=}) -> Disk */
+/* What disks (ldisk.c) ask of their VM. */
+static const struct ldisk_vm_ops vm_disk_ops = {
+    .plug = vm_plug,
+    .detach = vm_detach,
+    .service = lvm_service,
+    .guest_device = vm_guest_device,
+};
+
+/* vm:attach_disk({id=, size=, image=, on_error=, aio=}) -> Disk */
 static int vm_attach_disk(lua_State *L)
 {
-    lvm_check(L, 1);
-    return ldisk_attach(L, 1, 2);
+    LVM *vm = tovm(L);
+    struct ldisk_options o;
+    lua_settop(L, 2);
+    ldisk_options_parse(L, 2, vm->name, &o);
+    /* One id per VM. */
+    lua_getiuservalue(L, 1, 2);
+    int disks = lua_gettop(L);
+    if (lua_getfield(L, disks, o.id) != LUA_TNIL)
+        return luaL_error(L, "attach_disk: vm '%s' already has a disk '%s'", vm->name, o.id);
+    lua_pop(L, 1);
+    lua_getiuservalue(L, 1, 1);
+    const struct ldisk_owner owner = {.vm_index = 1,
+                                      .mount_index = lua_gettop(L),
+                                      .vm_name = vm->name,
+                                      .slot = ++vm->slots,
+                                      .ops = &vm_disk_ops};
+    ldisk_attach(L, &owner, &o);
+    int disk = lua_gettop(L);
+    lua_pushvalue(L, disk);
+    lua_setfield(L, disks, o.id);
+    struct ldisk_drive drive;
+    if (ldisk_drive(L, disk, &drive) && vm_plug(L, 1, &drive) < 0) {
+        lua_pushnil(L);
+        lua_setfield(L, disks, o.id);
+        ldisk_release(L, disk);
+        return luaL_error(L, "attach_disk: %s", lua_tostring(L, -1));
+    }
+    lua_settop(L, disk);
+    return 1;
 }
 
 /* vm:disk(id) -> the Disk attached under ID */
@@ -259,14 +267,9 @@ static int vm_disks(lua_State *L)
 
 /* ---- life cycle ---- */
 
-struct boot_drive {
-    struct ldisk_drive drive;
-    unsigned slot;
-};
-
 static int boot_drive_cmp(const void *a, const void *b)
 {
-    const struct boot_drive *x = a, *y = b;
+    const struct ldisk_drive *x = a, *y = b;
     return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
@@ -274,56 +277,52 @@ static int boot_drive_cmp(const void *a, const void *b)
 static int vm_boot(lua_State *L)
 {
     LVM *vm = tovm(L);
-    char why[1024];
+    const struct lvm_config *cfg = vm_config(L);
+    struct ff_error err;
     if (vm->machine)
         return luaL_error(L, "boot: vm '%s' is already booted", vm->name);
 
     lua_getiuservalue(L, 1, 2);
     int disks = lua_gettop(L);
     size_t n = 0, cap = 8;
-    struct boot_drive *drives = lua_newuserdatauv(L, cap * sizeof *drives, 0);
+    struct ldisk_drive *drives = lua_newuserdatauv(L, cap * sizeof *drives, 0);
     lua_pushnil(L);
     while (lua_next(L, disks)) {
         if (n == cap) {
-            struct boot_drive *grown = lua_newuserdatauv(L, cap * 2 * sizeof *grown, 0);
+            struct ldisk_drive *grown = lua_newuserdatauv(L, cap * 2 * sizeof *grown, 0);
             memcpy(grown, drives, n * sizeof *grown);
             lua_replace(L, disks + 1);
             drives = grown;
             cap *= 2;
         }
-        if (ldisk_drive(L, -1, &drives[n].drive)) {
-            drives[n].slot = (unsigned)strtoul(drives[n].drive.node + 1, NULL, 10);
+        if (ldisk_drive(L, -1, &drives[n]))
             n++;
-        }
         lua_pop(L, 1);
     }
     qsort(drives, n, sizeof *drives, boot_drive_cmp);
     struct vm_drive *vd = lua_newuserdatauv(L, (n ? n : 1) * sizeof *vd, 0);
     for (size_t i = 0; i < n; i++)
-        vd[i] = (struct vm_drive){.node = drives[i].drive.node,
-                                  .path = drives[i].drive.path,
-                                  .serial = drives[i].drive.serial,
-                                  .stop_on_error = drives[i].drive.retry,
-                                  .aio = drives[i].drive.aio};
+        vd[i] = vm_drive_of(&drives[i]);
 
-    char limit[DURATION_TEXT_MAX];
-    uint64_t timeout = boot_timeout(L, "boot", limit);
+    const struct vm_options opts = {
+        .mem_mb = VM_MEMORY_MB, .accel = cfg->accel, .timeout_ns = boot_timeout(L, "boot")};
     struct vm_guest g;
-    if (vm_guest_locate(&g, why, sizeof why) < 0)
-        return luaL_error(L, "boot: vm '%s': %s", vm->name, why);
+    int rc = cfg->guest_dir[0] ? vm_guest_load(cfg->guest_dir, &g, &err)
+                               : vm_guest_build(cfg->guest_builder, &g, &err);
+    if (rc == -ENOENT && !cfg->guest_dir[0])
+        return luaL_error(L, "boot: vm '%s': %s (set PROVIUM_GUEST_DIR or FAULTFS_BUILD_GUEST)",
+                          vm->name, err.msg);
+    if (rc < 0)
+        return luaL_error(L, "boot: vm '%s': %s", vm->name, err.msg);
     /* The clock starts once the guest is there: building it the first time is not booting. */
-    int rc = vm_machine_start(&g, vd, n, VM_MEMORY_MB, timeout, &vm->machine, why, sizeof why);
+    rc = vm_machine_start(&g, vd, n, &opts, &vm->machine, &err);
     vm_guest_free(&g);
-    if (rc == -ETIMEDOUT) {
-        vm->machine = NULL;
+    if (rc == -ETIMEDOUT)
         return luaL_error(L, "boot: vm '%s' (guest %s) did not come up within %s: %s", vm->name,
-                          vm->guest, limit, why);
-    }
-    if (rc < 0) {
-        vm->machine = NULL;
+                          vm->guest, cfg->boot_timeout_text, err.msg);
+    if (rc < 0)
         return luaL_error(L, "boot: vm '%s' (guest %s) did not come up: %s", vm->name, vm->guest,
-                          why);
-    }
+                          err.msg);
     lua_settop(L, 1);
     return 1;
 }
@@ -332,15 +331,14 @@ static int vm_boot(lua_State *L)
 static int vm_reset(lua_State *L)
 {
     LVM *vm = tovm(L);
-    char why[512];
-    char limit[DURATION_TEXT_MAX];
-    struct vm_machine *m = lvm_machine(L, 1, "reset");
-    int rc = vm_machine_reset(m, boot_timeout(L, "reset", limit), why, sizeof why);
+    struct ff_error err;
+    struct vm_machine *m = lvm_running(L, 1, "reset");
+    int rc = vm_machine_reset(m, boot_timeout(L, "reset"), &err);
     if (rc == -ETIMEDOUT)
-        return luaL_error(L, "reset: vm '%s' did not come back within %s: %s", vm->name, limit,
-                          why);
+        return luaL_error(L, "reset: vm '%s' did not come back within %s: %s", vm->name,
+                          vm_config(L)->boot_timeout_text, err.msg);
     if (rc < 0)
-        return luaL_error(L, "reset: vm '%s' did not come back: %s", vm->name, why);
+        return luaL_error(L, "reset: vm '%s' did not come back: %s", vm->name, err.msg);
     lua_settop(L, 1);
     return 1;
 }
@@ -400,167 +398,21 @@ static int vm_name_method(lua_State *L)
 static int vm_run(lua_State *L)
 {
     const char *cmd = luaL_checkstring(L, 2);
-    uint64_t timeout = lfaultfs_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
-    return lproc_run(L, 1, cmd, timeout);
+    uint64_t timeout = lutil_duration(L, 3, 120 * DURATION_NS_PER_S, "run");
+    return lproc_run(L, 1, &lvm_proc_ops, cmd, timeout);
 }
 
 static int vm_run_async(lua_State *L)
 {
-    return lproc_start(L, 1, luaL_checkstring(L, 2));
-}
-
-static int vm_spawn_worker(lua_State *L)
-{
-    lvm_machine(L, 1, "spawn_worker");
-    return lproc_worker(L, 1);
-}
-
-/* ---- QMP events ---- */
-
-static void push_json(lua_State *L, json_t *j)
-{
-    size_t i;
-    const char *key;
-    json_t *v;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        lua_createtable(L, 0, (int)json_object_size(j));
-        json_object_foreach(j, key, v)
-        {
-            push_json(L, v);
-            lua_setfield(L, -2, key);
-        }
-        break;
-    case JSON_ARRAY:
-        lua_createtable(L, (int)json_array_size(j), 0);
-        json_array_foreach(j, i, v)
-        {
-            push_json(L, v);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(j));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        lua_pushboolean(L, json_is_true(j));
-        break;
-    default:
-        lua_pushnil(L);
-    }
-}
-
-/* vm:events([name]) -> the QMP events received (and not yet taken), e.g. "BLOCK_IO_ERROR" */
-static int vm_events(lua_State *L)
-{
-    struct vm_machine *m = lvm_machine_any(L, 1, "events");
-    json_t *events = qmp_take_events(&m->qmp, luaL_optstring(L, 2, NULL));
-    push_json(L, events);
-    json_decref(events);
-    return 1;
-}
-
-/* vm:wait_event(name [, timeout]) -> the event, or nil at the timeout */
-static int vm_wait_event(lua_State *L)
-{
-    struct vm_machine *m = lvm_machine(L, 1, "wait_event");
-    const char *name = luaL_checkstring(L, 2);
-    uint64_t timeout = lfaultfs_duration(L, 3, 10 * DURATION_NS_PER_S, "wait_event");
-    json_t *ev = qmp_wait_event(&m->qmp, name, NULL, timeout);
-    if (!ev) {
-        lua_pushnil(L);
-        return 1;
-    }
-    push_json(L, ev);
-    json_decref(ev);
-    return 1;
-}
-
-/* ---- console and clock ---- */
-
-/* console:read_log() -> everything the guest printed on its serial console since boot */
-static int console_read_log(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    struct vm_machine *m = lvm_machine_any(L, -1, "read_log");
-    FILE *f = fopen(m->console_path, "rb");
-    if (!f)
-        return luaL_error(L, "read_log: %s: %s", m->console_path, strerror(errno));
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        luaL_addlstring(&b, chunk, n);
-    fclose(f);
-    luaL_pushresult(&b);
-    return 1;
-}
-
-static int console_path(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    lua_pushstring(L, lvm_machine_any(L, -1, "path")->console_path);
-    return 1;
-}
-
-/* clock:sleep(duration): waits on the host while the guest runs on */
-static int clock_sleep(lua_State *L)
-{
-    uint64_t deadline = duration_now_ns() + lfaultfs_duration(L, 2, 0, "sleep");
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "vm");
-    int vm = lua_gettop(L);
-    for (uint64_t now = duration_now_ns(); now < deadline; now = duration_now_ns()) {
-        uint64_t left = deadline - now;
-        duration_sleep(left < LVM_SERVICE_NS ? left : LVM_SERVICE_NS);
-        lfaultfs_check_stop(L);
-        lvm_service(L, vm);
-    }
-    return 0;
-}
-
-static int clock_now(lua_State *L)
-{
-    lua_pushnumber(L, (lua_Number)duration_now_ns() / (lua_Number)DURATION_NS_PER_S);
-    return 1;
-}
-
-/* Pushes {vm = VM} with the metatable CLASS. */
-static int push_view(lua_State *L, const char *class)
-{
-    tovm(L);
-    lua_newtable(L);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, -2, "vm");
-    luaL_setmetatable(L, class);
-    return 1;
-}
-
-static int vm_console(lua_State *L)
-{
-    return push_view(L, FAULTFS_CONSOLE);
-}
-
-static int vm_clock(lua_State *L)
-{
-    return push_view(L, FAULTFS_CLOCK);
+    return lproc_start(L, 1, &lvm_proc_ops, luaL_checkstring(L, 2));
 }
 
 static int vm_tostring(lua_State *L)
 {
     LVM *vm = tovm(L);
     lua_pushfstring(L, "vm %s (%s, %s)", vm->name, vm->guest,
-                    vm->machine ? (vm->machine->kvm ? "running, kvm" : "running, tcg") : "not running");
+                    vm->machine ? (vm->machine->kvm ? "running, kvm" : "running, tcg")
+                                : "not running");
     return 1;
 }
 
@@ -575,31 +427,16 @@ static const luaL_Reg vm_methods[] = {
     {"is_running", vm_is_running},
     {"run", vm_run},
     {"run_async", vm_run_async},
-    {"spawn_worker", vm_spawn_worker},
-    {"events", vm_events},
-    {"wait_event", vm_wait_event},
-    {"console", vm_console},
-    {"clock", vm_clock},
+    {"spawn_worker", lvm_spawn_worker},
+    {"events", lvm_events},
+    {"wait_event", lvm_wait_event},
+    {"console", lvm_console},
+    {"clock", lvm_clock},
     {NULL, NULL},
 };
 
 static const luaL_Reg vm_metamethods[] = {
-    {"__gc", vm_gc},
-    {"__close", vm_shutdown},
-    {"__tostring", vm_tostring},
-    {"__index", NULL},
-    {NULL, NULL},
-};
-
-static const luaL_Reg console_methods[] = {
-    {"read_log", console_read_log},
-    {"path", console_path},
-    {NULL, NULL},
-};
-
-static const luaL_Reg clock_methods[] = {
-    {"sleep", clock_sleep},
-    {"now", clock_now},
+    {"__gc", vm_gc}, {"__close", vm_shutdown}, {"__tostring", vm_tostring}, {"__index", NULL},
     {NULL, NULL},
 };
 
@@ -607,6 +444,7 @@ int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest)
 {
     const char *why;
     lmount_check(L, mount_index);
+    mount_index = lua_absindex(L, mount_index);
     if (disk_id_check(name, strlen(name), &why) < 0)
         return luaL_error(L, "vm: bad vm name '%s': %s", name, why);
     /* The mount names a disk <vm>.<id>: a dot in the vm's name would make that ambiguous. */
@@ -625,9 +463,10 @@ int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest)
     return 1;
 }
 
-void lvm_open(lua_State *L)
+void lvm_open(lua_State *L, const struct lvm_config *cfg)
 {
-    lfaultfs_new_class(L, FAULTFS_VM, vm_methods, vm_metamethods);
-    lfaultfs_new_class(L, FAULTFS_CONSOLE, console_methods, NULL);
-    lfaultfs_new_class(L, FAULTFS_CLOCK, clock_methods, NULL);
+    struct lvm_config *copy = lua_newuserdatauv(L, sizeof *copy, 0);
+    *copy = *cfg;
+    lutil_new_class(L, FAULTFS_VM, vm_methods, vm_metamethods, 1);
+    lvm_views_open(L);
 }

@@ -6,15 +6,15 @@
  * then tears down its VMs and mounts before exiting with 130.
  */
 #include "lfaultfs.h"
+#include "lutil.h"
 #include "provium_runner.h"
 
+#include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int luaopen_faultfs(lua_State *L);
 
 static lua_State *running;
 static volatile sig_atomic_t interrupted;
@@ -30,7 +30,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-    lfaultfs_stop_requested = 1;
+    lutil_stop_requested = 1;
     /* lua_sethook is the one Lua call that is safe in a signal handler. */
     if (running)
         lua_sethook(running, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 struct agent_job {
-    char id[AGENT_ID_MAX];
+    char id[AGENT_ID_SIZE];
     bool finished;
     struct agent_result result;
     struct agent_job *next;
@@ -33,19 +33,14 @@ static void job_fail(struct agent_job *j, const char *why)
     j->result.failure = strdup(why);
 }
 
-/* A payload field: "-" is empty. Returns a malloc'd, NUL-terminated buffer or NULL. */
+/* A payload field. Returns a malloc'd, NUL-terminated buffer, or NULL. */
 static char *decode_field(const char *field, size_t *len)
 {
     size_t n = strlen(field);
-    char *out = malloc(n * 3 / 4 + 4);
+    char *out = malloc(n * 3 / 4 + 2);
     if (!out)
         return NULL;
-    if (strcmp(field, "-") == 0) {
-        *len = 0;
-        out[0] = '\0';
-        return out;
-    }
-    long got = base64_decode(field, n, out);
+    long got = strcmp(field, AGENT_PROTO_EMPTY) == 0 ? 0 : base64_decode(field, n, out);
     if (got < 0) {
         free(out);
         return NULL;
@@ -64,6 +59,9 @@ static int agent_handle(struct agent *a, char *line)
     if (!verb)
         return 0;
     if (strcmp(verb, "hello") == 0) {
+        /* hello GUEST VERSION: ID holds the guest's name here. */
+        const char *version = strtok_r(NULL, " ", &save);
+        snprintf(a->peer_version, sizeof a->peer_version, "%s", version ? version : "");
         a->generation++;
         for (struct agent_job *j = a->jobs; j; j = j->next)
             job_fail(j, "the guest restarted before the command finished");
@@ -102,34 +100,34 @@ static int agent_handle(struct agent *a, char *line)
 /* Reads and handles one line. 1 for a hello, 0, or -errno. */
 static int agent_pump(struct agent *a, uint64_t deadline_ns)
 {
-    int err;
-    char *line = line_conn_read(&a->conn, deadline_ns, &err);
-    if (!line)
-        return err;
-    return agent_handle(a, line);
+    char *line;
+    int rc = line_conn_read(&a->conn, deadline_ns, &line);
+    return rc < 0 ? rc : agent_handle(a, line);
 }
 
-int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t why_size)
+int agent_wait_hello(struct agent *a, uint64_t deadline_ns, struct ff_error *err)
 {
-    for (;;) {
-        int rc = agent_pump(a, deadline_ns);
-        if (rc == 1)
-            return 0;
-        if (rc == -ETIMEDOUT) {
-            snprintf(why, why_size, "waiting for the guest agent's hello");
-            return rc;
-        }
-        if (rc < 0) {
-            snprintf(why, why_size, "the guest agent did not say hello: %s", strerror(-rc));
-            return rc;
-        }
-    }
+    char ours[16];
+    int rc;
+    while ((rc = agent_pump(a, deadline_ns)) == 0)
+        ;
+    if (rc == -ETIMEDOUT)
+        return ff_error_set(err, rc, "waiting for the guest agent's hello");
+    if (rc < 0)
+        return ff_error_set(err, rc, "the guest agent did not say hello: %s", strerror(-rc));
+    snprintf(ours, sizeof ours, "%d", AGENT_PROTO_VERSION);
+    if (strcmp(a->peer_version, ours) != 0)
+        return ff_error_set(err, -EPROTO,
+                            "the guest agent speaks protocol version %s, this host speaks version "
+                            "%s: rebuild the guest with build-guest",
+                            a->peer_version[0] ? a->peer_version : "(none)", ours);
+    return 0;
 }
 
 void agent_init(struct agent *a)
 {
     memset(a, 0, sizeof *a);
-    a->conn.fd = -1;
+    line_conn_init(&a->conn);
 }
 
 void agent_result_free(struct agent_result *r)
@@ -154,13 +152,13 @@ void agent_close(struct agent *a)
 /* Ids run on across machines and boots: see agent_start. */
 static unsigned agent_last_id;
 
-int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX])
+int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_SIZE])
 {
     size_t len = strlen(cmd);
-    if (len > AGENT_COMMAND_MAX)
+    if (len > AGENT_PROTO_COMMAND_MAX)
         return -E2BIG;
     struct agent_job *j = calloc(1, sizeof *j);
-    char *line = malloc(base64_encoded_len(len) + AGENT_ID_MAX + 16);
+    char *line = malloc(base64_encoded_len(len) + AGENT_ID_SIZE + 16);
     if (!j || !line) {
         free(j);
         free(line);
@@ -178,7 +176,7 @@ int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX])
     }
     j->next = a->jobs;
     a->jobs = j;
-    snprintf(id, AGENT_ID_MAX, "%s", j->id);
+    snprintf(id, AGENT_ID_SIZE, "%s", j->id);
     return 0;
 }
 
@@ -209,23 +207,16 @@ int agent_wait(struct agent *a, const char *id, uint64_t deadline_ns, struct age
 bool agent_done(struct agent *a, const char *id)
 {
     struct agent_job *j = job_find(a, id);
-    int err;
-    /* Drain what has arrived without waiting. */
-    while (j && !j->finished) {
-        char *line = line_conn_read(&a->conn, 0, &err);
-        if (!line)
-            break;
-        agent_handle(a, line);
-    }
+    /* Take what has arrived without waiting. */
+    while (j && !j->finished && agent_pump(a, 0) >= 0)
+        ;
     return !j || j->finished;
 }
 
 void agent_drain(struct agent *a)
 {
-    int err;
-    char *line;
-    while ((line = line_conn_read(&a->conn, 0, &err)))
-        agent_handle(a, line);
+    while (agent_pump(a, 0) >= 0)
+        ;
 }
 
 void agent_forget(struct agent *a, const char *id)
@@ -243,7 +234,7 @@ void agent_forget(struct agent *a, const char *id)
 
 int agent_kill(struct agent *a, const char *id)
 {
-    char line[AGENT_ID_MAX + 16];
+    char line[AGENT_ID_SIZE + 16];
     if (!job_find(a, id))
         return -ENOENT;
     snprintf(line, sizeof line, "kill %s\n", id);

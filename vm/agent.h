@@ -1,26 +1,27 @@
 /*
- * The host side of the guest agent's protocol (tools/guest/agent.c):
- *   host:  run ID B64CMD | kill ID | ping ID
- *   guest: hello NAME VERSION | pong ID | exit ID STATUS B64OUT B64ERR | error ID|- B64MSG
- * Many commands run at once; results that arrive for other commands are kept
- * until asked for.
+ * The host side of the guest agent's protocol (agent_protocol.h): commands
+ * out, results in. Many commands run at once; results that arrive for
+ * other commands are kept until asked for.
  */
 #ifndef FAULTFS_AGENT_H
 #define FAULTFS_AGENT_H
 
+#include "agent_protocol.h"
+#include "ff_error.h"
 #include "line_conn.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define AGENT_ID_MAX 16
+/* Room for an id and its NUL. */
+#define AGENT_ID_SIZE (AGENT_PROTO_ID_MAX + 1)
 
 struct agent_result {
-    int status;    /* exit code, or 128 + signal */
-    char *out;     /* stdout, NUL-terminated (may hold NULs) */
+    int status; /* exit code, or 128 + signal */
+    char *out;  /* stdout, NUL-terminated (may hold NULs) */
     size_t out_len;
-    char *err;     /* stderr */
+    char *err; /* stderr */
     size_t err_len;
     char *failure; /* set instead when the command never ran or was lost */
 };
@@ -29,7 +30,8 @@ struct agent_job; /* a command started and not yet collected */
 
 struct agent {
     struct line_conn conn;
-    unsigned generation;  /* bumped at every hello: the guest (re)started */
+    unsigned generation;   /* bumped at every hello: the guest (re)started */
+    char peer_version[16]; /* the VERSION of the last hello, as the guest wrote it */
     struct agent_job *jobs;
 };
 
@@ -42,16 +44,17 @@ void agent_close(struct agent *a);
 /*
  * Waits for the guest's next hello on A's connected socket (at boot, after a
  * reset); commands in flight are failed. 0; -ETIMEDOUT at DEADLINE_NS with
- * WHY "waiting for the guest agent's hello"; or -errno with WHY.
+ * ERR "waiting for the guest agent's hello"; -EPROTO when the guest speaks
+ * another AGENT_PROTO_VERSION (ERR names both); or another -errno.
  */
-int agent_wait_hello(struct agent *a, uint64_t deadline_ns, char *why, size_t why_size);
+int agent_wait_hello(struct agent *a, uint64_t deadline_ns, struct ff_error *err);
 
 /*
  * Starts CMD with /bin/sh -c in the guest; ID gets its id, unique in this
  * process (a command of an earlier boot can never be mistaken for a new one).
- * 0, -E2BIG (longer than AGENT_COMMAND_MAX) or -errno.
+ * 0, -E2BIG (longer than AGENT_PROTO_COMMAND_MAX) or -errno.
  */
-int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_MAX]);
+int agent_start(struct agent *a, const char *cmd, char id[AGENT_ID_SIZE]);
 
 /*
  * Waits until command ID has finished and fills OUT (freed with
@@ -68,9 +71,6 @@ void agent_drain(struct agent *a);
 
 /* Forgets command ID: a result that still comes is dropped. */
 void agent_forget(struct agent *a, const char *id);
-
-/* The longest command the guest agent takes (its lines are capped at 24 MiB). */
-#define AGENT_COMMAND_MAX (16u << 20)
 
 /* SIGKILLs command ID's process group in the guest. 0 or -errno. */
 int agent_kill(struct agent *a, const char *id);

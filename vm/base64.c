@@ -1,4 +1,4 @@
-/* Base64 encoding and decoding for the guest agent's payloads. */
+/* Base64 for the guest agent's payloads, on the host and in the guest. */
 #include "base64.h"
 
 #include <stdint.h>
@@ -46,12 +46,16 @@ static int base64_value(char c)
 long base64_decode(const char *text, size_t len, void *out)
 {
     unsigned char *o = out;
+    size_t data = len;
+    while (data > 0 && text[data - 1] == '=')
+        data--;
+    /* One character left over carries 6 bits: no byte ends there. */
+    if (len - data > 2 || data % 4 == 1)
+        return -1;
     long n = 0;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '=')
-            break;
+    for (size_t i = 0; i < data; i++) {
         int v = base64_value(text[i]);
         if (v < 0)
             return -1;

@@ -11,29 +11,29 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int line_conn_open(struct line_conn *c, const char *path, uint64_t deadline_ns)
+void line_conn_init(struct line_conn *c)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     memset(c, 0, sizeof *c);
     c->fd = -1;
+}
+
+int line_conn_open(struct line_conn *c, const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    line_conn_init(c);
     if (strlen(path) >= sizeof addr.sun_path)
         return -ENAMETOOLONG;
     strcpy(addr.sun_path, path);
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
-            c->fd = fd;
-            return 0;
-        }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
         int err = errno;
         close(fd);
-        /* The server (QEMU) may not have made its socket yet. */
-        if ((err != ENOENT && err != ECONNREFUSED) || duration_now_ns() >= deadline_ns)
-            return -err;
-        duration_sleep(20 * DURATION_NS_PER_MS);
+        return -err;
     }
+    c->fd = fd;
+    return 0;
 }
 
 void line_conn_close(struct line_conn *c)
@@ -45,14 +45,14 @@ void line_conn_close(struct line_conn *c)
     }
     free(c->buf);
     free(c->last);
-    memset(c, 0, sizeof *c);
-    c->fd = -1;
+    line_conn_init(c);
 }
 
-char *line_conn_read(struct line_conn *c, uint64_t deadline_ns, int *err)
+int line_conn_read(struct line_conn *c, uint64_t deadline_ns, char **line)
 {
     free(c->last);
     c->last = NULL;
+    *line = NULL;
     for (;;) {
         char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
         if (nl) {
@@ -62,52 +62,43 @@ char *line_conn_read(struct line_conn *c, uint64_t deadline_ns, int *err)
             memmove(c->buf, nl + 1, c->len - end - 1);
             c->len -= end + 1;
             if (!c->last)
-                *err = -ENOMEM;
-            return c->last;
+                return -ENOMEM;
+            *line = c->last;
+            return 0;
         }
-        if (c->fd < 0) {
-            *err = -EPIPE;
-            return NULL;
-        }
+        if (c->fd < 0)
+            return -EPIPE;
         /* Poll even when the deadline has passed: a zero wait still picks up what is there. */
         uint64_t now = duration_now_ns();
-        uint64_t wait_ms =
-            deadline_ns > now ? (deadline_ns - now + DURATION_NS_PER_MS - 1) / DURATION_NS_PER_MS : 0;
+        uint64_t wait_ms = deadline_ns > now
+                               ? (deadline_ns - now + DURATION_NS_PER_MS - 1) / DURATION_NS_PER_MS
+                               : 0;
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
         int rc = poll(&p, 1, wait_ms > 60000 ? 60000 : (int)wait_ms);
-        if (rc < 0 && errno != EINTR) {
-            *err = -errno;
-            return NULL;
-        }
-        if (rc == 0 && duration_now_ns() >= deadline_ns) {
-            *err = -ETIMEDOUT;
-            return NULL;
-        }
+        if (rc < 0 && errno != EINTR)
+            return -errno;
+        if (rc == 0 && duration_now_ns() >= deadline_ns)
+            return -ETIMEDOUT;
         if (rc <= 0)
             continue;
         if (c->len + 65536 > c->capacity) {
             size_t cap = c->capacity ? c->capacity * 2 : 131072;
             char *grown = realloc(c->buf, cap);
-            if (!grown) {
-                *err = -ENOMEM;
-                return NULL;
-            }
+            if (!grown)
+                return -ENOMEM;
             c->buf = grown;
             c->capacity = cap;
         }
         ssize_t n = read(c->fd, c->buf + c->len, c->capacity - c->len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (n <= 0) {
-            *err = n == 0 ? -EPIPE : -errno;
-            return NULL;
-        }
+        if (n <= 0)
+            return n == 0 ? -EPIPE : -errno;
         c->len += (size_t)n;
         /* Data that keeps coming without a newline must not hold us past the deadline. */
-        if (!memchr(c->buf + c->len - (size_t)n, '\n', (size_t)n) && duration_now_ns() >= deadline_ns) {
-            *err = -ETIMEDOUT;
-            return NULL;
-        }
+        if (!memchr(c->buf + c->len - (size_t)n, '\n', (size_t)n) &&
+            duration_now_ns() >= deadline_ns)
+            return -ETIMEDOUT;
     }
 }
 

@@ -19,6 +19,9 @@
 #define UNPLUG_TIMEOUT_NS (20 * DURATION_NS_PER_S)
 #define QUIT_TIMEOUT_NS (5 * DURATION_NS_PER_S)
 
+/* What QEMU and we leave in a machine's directory: removed at stop. */
+static const char *const machine_files[] = {"qmp.sock", "agent.sock", "console.log", "qemu.log"};
+
 /* ---- the guest ---- */
 
 void vm_guest_free(struct vm_guest *g)
@@ -30,16 +33,15 @@ void vm_guest_free(struct vm_guest *g)
     memset(g, 0, sizeof *g);
 }
 
-static int guest_load(const char *dir, struct vm_guest *g, char *why, size_t why_size)
+int vm_guest_load(const char *dir, struct vm_guest *g, struct ff_error *err)
 {
     char path[PATH_MAX];
     json_error_t jerr;
+    memset(g, 0, sizeof *g);
     snprintf(path, sizeof path, "%s/guest.json", dir);
     json_t *j = json_load_file(path, 0, &jerr);
-    if (!j) {
-        snprintf(why, why_size, "cannot read %s: %s", path, jerr.text);
-        return -ENOENT;
-    }
+    if (!j)
+        return ff_error_set(err, -ENOENT, "cannot read %s: %s", path, jerr.text);
     const char *pvh = json_string_value(json_object_get(j, "kernel_pvh"));
     const char *kernel = json_string_value(json_object_get(j, "kernel"));
     const char *initrd = json_string_value(json_object_get(j, "initrd"));
@@ -47,8 +49,7 @@ static int guest_load(const char *dir, struct vm_guest *g, char *why, size_t why
     const char *name = json_string_value(json_object_get(j, "name"));
     if ((!pvh && !kernel) || !initrd || !cmdline || !name) {
         json_decref(j);
-        snprintf(why, why_size, "%s lacks kernel, initrd, cmdline or name", path);
-        return -EINVAL;
+        return ff_error_set(err, -EINVAL, "%s lacks kernel, initrd, cmdline or name", path);
     }
     /* PVH boots the uncompressed kernel directly: seconds faster under TCG. */
     g->kernel = strdup(pvh && access(pvh, R_OK) == 0 ? pvh : kernel);
@@ -56,59 +57,43 @@ static int guest_load(const char *dir, struct vm_guest *g, char *why, size_t why
     g->cmdline = strdup(cmdline);
     g->name = strdup(name);
     json_decref(j);
+    if (!g->kernel || !g->initrd || !g->cmdline || !g->name) {
+        vm_guest_free(g);
+        return ff_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
     return 0;
 }
 
-static void build_guest_path(char *out, size_t size)
+int vm_guest_build(const char *builder, struct vm_guest *g, struct ff_error *err)
 {
-    const char *env = getenv("FAULTFS_BUILD_GUEST");
-    if (env && *env)
-        snprintf(out, size, "%s", env);
-    else if (access(FAULTFS_SOURCE_DIR "/tools/build-guest", X_OK) == 0)
-        snprintf(out, size, "%s", FAULTFS_SOURCE_DIR "/tools/build-guest");
-    else
-        snprintf(out, size, "%s", FAULTFS_DATADIR "/faultfs/build-guest");
-}
-
-int vm_guest_locate(struct vm_guest *g, char *why, size_t why_size)
-{
-    const char *dir = getenv("PROVIUM_GUEST_DIR");
-    char script[PATH_MAX], cmd[PATH_MAX + 32], line[PATH_MAX] = "", last[PATH_MAX] = "";
+    char cmd[PATH_MAX + 32], line[PATH_MAX] = "", last[PATH_MAX] = "";
     memset(g, 0, sizeof *g);
-    if (dir && *dir)
-        return guest_load(dir, g, why, why_size);
-
-    build_guest_path(script, sizeof script);
-    if (access(script, X_OK) != 0) {
-        snprintf(why, why_size, "no guest: %s is missing (set PROVIUM_GUEST_DIR)", script);
-        return -ENOENT;
-    }
+    if (access(builder, X_OK) != 0)
+        return ff_error_set(err, -ENOENT, "no guest: the guest builder %s is missing",
+                            builder);
     /* Its progress goes to our stderr; the last line of stdout is the guest's directory. */
-    snprintf(cmd, sizeof cmd, "'%s'", script);
+    snprintf(cmd, sizeof cmd, "'%s'", builder);
     FILE *p = popen(cmd, "r");
     if (!p) {
-        snprintf(why, why_size, "cannot run %s: %s", script, strerror(errno));
-        return -errno;
+        int e = errno;
+        return ff_error_set(err, -e, "cannot run %s: %s", builder, strerror(e));
     }
     while (fgets(line, sizeof line, p))
         snprintf(last, sizeof last, "%s", line);
     int status = pclose(p);
     last[strcspn(last, "\n")] = '\0';
-    if (status != 0 || !last[0]) {
-        snprintf(why, why_size, "%s failed (status %d): the guest could not be built", script,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        return -EIO;
-    }
-    return guest_load(last, g, why, why_size);
+    if (status != 0 || !last[0])
+        return ff_error_set(err, -EIO, "%s failed (status %d): the guest could not be built",
+                            builder, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return vm_guest_load(last, g, err);
 }
 
-/* ---- the machine ---- */
+/* ---- the command line ---- */
 
-bool vm_kvm_usable(void)
+static bool machine_use_kvm(enum vm_accel accel)
 {
-    const char *accel = getenv("PROVIUM_ACCEL");
-    if (accel && *accel)
-        return strcmp(accel, "kvm") == 0;
+    if (accel != VM_ACCEL_AUTO)
+        return accel == VM_ACCEL_KVM;
     if (access("/dev/kvm", R_OK | W_OK) != 0)
         return false;
     /* A /dev/kvm without kvm_intel or kvm_amd (kvm_pvm, say) cannot run a stock kernel. */
@@ -133,8 +118,8 @@ static const char *drive_error_action(const struct vm_drive *d)
 static char *drive_device(const struct vm_drive *d)
 {
     char *text = NULL;
-    if (asprintf(&text, "virtio-blk-pci,drive=%s,id=dev-%s,serial=%s,rerror=%s,werror=%s",
-                 d->node, d->node, d->serial, drive_error_action(d), drive_error_action(d)) < 0)
+    if (asprintf(&text, "virtio-blk-pci,drive=%s,id=dev-%s,serial=%s,rerror=%s,werror=%s", d->node,
+                 d->node, d->serial, drive_error_action(d), drive_error_action(d)) < 0)
         return NULL;
     return text;
 }
@@ -143,15 +128,28 @@ struct argv_list {
     char **argv;
     size_t count;
     size_t capacity;
+    bool failed; /* an allocation failed: the list is incomplete */
 };
 
+/* Adds a copy of ARG (ARG may be NULL: an allocation that failed upstream). */
 static void argv_add(struct argv_list *a, const char *arg)
 {
     if (a->count + 2 > a->capacity) {
-        a->capacity = a->capacity ? a->capacity * 2 : 64;
-        a->argv = realloc(a->argv, a->capacity * sizeof *a->argv);
+        size_t cap = a->capacity ? a->capacity * 2 : 64;
+        char **grown = realloc(a->argv, cap * sizeof *grown);
+        if (!grown) {
+            a->failed = true;
+            return;
+        }
+        a->argv = grown;
+        a->capacity = cap;
     }
-    a->argv[a->count++] = strdup(arg);
+    char *copy = arg ? strdup(arg) : NULL;
+    if (!copy) {
+        a->failed = true;
+        return;
+    }
+    a->argv[a->count++] = copy;
     a->argv[a->count] = NULL;
 }
 
@@ -168,6 +166,45 @@ static void argv_free(struct argv_list *a)
         free(a->argv[i]);
     free(a->argv);
 }
+
+/* QEMU's command line for M booting G with DRIVES. */
+static void machine_argv(struct argv_list *a, const struct vm_machine *m, const struct vm_guest *g,
+                         const struct vm_drive *drives, size_t ndrives, unsigned mem_mb)
+{
+    char arg[PATH_MAX + 128];
+    argv_add(a, "qemu-system-x86_64");
+    argv_option(a, "-machine", m->kvm ? "pc,accel=kvm" : "pc,accel=tcg");
+    if (m->kvm)
+        argv_option(a, "-cpu", "host");
+    snprintf(arg, sizeof arg, "%u", mem_mb);
+    argv_option(a, "-m", arg);
+    argv_add(a, "-nodefaults");
+    argv_add(a, "-no-user-config");
+    argv_option(a, "-display", "none");
+    argv_option(a, "-kernel", g->kernel);
+    argv_option(a, "-initrd", g->initrd);
+    argv_option(a, "-append", g->cmdline);
+    snprintf(arg, sizeof arg, "file:%s", m->console_path);
+    argv_option(a, "-serial", arg);
+    snprintf(arg, sizeof arg, "unix:%s/qmp.sock,server=on,wait=off", m->dir);
+    argv_option(a, "-qmp", arg);
+    argv_option(a, "-device", "virtio-serial-pci,id=agent-bus");
+    snprintf(arg, sizeof arg, "socket,id=agent,path=%s/agent.sock,server=on,wait=off", m->dir);
+    argv_option(a, "-chardev", arg);
+    argv_option(a, "-device", "virtserialport,chardev=agent,name=" AGENT_PROTO_PORT);
+    for (size_t i = 0; i < ndrives; i++) {
+        json_t *bd = drive_blockdev(&drives[i]);
+        char *text = bd ? json_dumps(bd, JSON_COMPACT) : NULL;
+        char *dev = drive_device(&drives[i]);
+        argv_option(a, "-blockdev", text);
+        argv_option(a, "-device", dev);
+        free(text);
+        free(dev);
+        json_decref(bd);
+    }
+}
+
+/* ---- the machine ---- */
 
 static void read_tail(const char *path, char *out, size_t size)
 {
@@ -209,7 +246,7 @@ static int machine_connect(struct vm_machine *m, struct line_conn *c, const char
                            uint64_t deadline)
 {
     for (;;) {
-        int rc = line_conn_open(c, path, 0);
+        int rc = line_conn_open(c, path);
         if (rc == 0)
             return 0;
         if (rc != -ENOENT && rc != -ECONNREFUSED)
@@ -225,96 +262,42 @@ static int machine_connect(struct vm_machine *m, struct line_conn *c, const char
 /*
  * Brings up a QEMU just started: its monitor, then its guest agent's hello,
  * every step waiting until DEADLINE however slow the host is. 0, or -errno
- * with WHY; on -ETIMEDOUT, WHY names the step it was waiting at.
+ * with ERR; on -ETIMEDOUT, ERR names the step it was waiting at.
  */
-static int machine_come_up(struct vm_machine *m, uint64_t deadline, char *why, size_t why_size)
+static int machine_come_up(struct vm_machine *m, uint64_t deadline, struct ff_error *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/qmp.sock", m->dir);
     int rc = machine_connect(m, &m->qmp.conn, path, deadline);
     if (rc == -ETIMEDOUT)
-        snprintf(why, why_size, "waiting for QEMU's QMP socket");
-    else if (rc < 0)
-        snprintf(why, why_size, "cannot connect to QMP at %s: %s", path, strerror(-rc));
+        return ff_error_set(err, rc, "waiting for QEMU's QMP socket");
     if (rc < 0)
-        return rc;
-    rc = qmp_handshake(&m->qmp, deadline, why, why_size);
+        return ff_error_set(err, rc, "cannot connect to QMP at %s: %s", path, strerror(-rc));
+    rc = qmp_handshake(&m->qmp, deadline, err);
     if (rc < 0)
         return rc;
     snprintf(path, sizeof path, "%s/agent.sock", m->dir);
     rc = machine_connect(m, &m->agent.conn, path, deadline);
     if (rc == -ETIMEDOUT)
-        snprintf(why, why_size, "waiting for QEMU's guest agent socket");
-    else if (rc < 0)
-        snprintf(why, why_size, "cannot connect to the guest agent at %s: %s", path, strerror(-rc));
+        return ff_error_set(err, rc, "waiting for QEMU's guest agent socket");
     if (rc < 0)
-        return rc;
-    return agent_wait_hello(&m->agent, deadline, why, why_size);
+        return ff_error_set(err, rc, "cannot connect to the guest agent at %s: %s", path,
+                            strerror(-rc));
+    return agent_wait_hello(&m->agent, deadline, err);
 }
 
-int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, size_t ndrives,
-                     unsigned mem_mb, uint64_t timeout_ns, struct vm_machine **out, char *why,
-                     size_t why_size)
+/* Starts QEMU for M with the command line A; its output goes to M's qemu.log. 0 or -errno. */
+static int machine_spawn(struct vm_machine *m, struct argv_list *a)
 {
-    char dir[] = "/tmp/provium-vm-XXXXXX", path[PATH_MAX], arg[PATH_MAX + 128];
-    struct argv_list a = {0};
-    uint64_t deadline = duration_now_ns() + timeout_ns;
-
-    if (!mkdtemp(dir)) {
-        snprintf(why, why_size, "cannot make a directory for the VM: %s", strerror(errno));
-        return -errno;
-    }
-    struct vm_machine *m = calloc(1, sizeof *m);
-    if (!m) {
-        rmdir(dir);
-        snprintf(why, why_size, "out of memory");
-        return -ENOMEM;
-    }
-    /* Closed, not fd 0: stopping a machine that never connected must close nothing. */
-    qmp_init(&m->qmp);
-    agent_init(&m->agent);
-    m->dir = strdup(dir);
-    if (asprintf(&m->console_path, "%s/console.log", dir) < 0)
-        m->console_path = NULL;
-    m->kvm = vm_kvm_usable();
-
-    argv_add(&a, "qemu-system-x86_64");
-    argv_option(&a, "-machine", m->kvm ? "pc,accel=kvm" : "pc,accel=tcg");
-    if (m->kvm)
-        argv_option(&a, "-cpu", "host");
-    snprintf(arg, sizeof arg, "%u", mem_mb);
-    argv_option(&a, "-m", arg);
-    argv_add(&a, "-nodefaults");
-    argv_add(&a, "-no-user-config");
-    argv_option(&a, "-display", "none");
-    argv_option(&a, "-kernel", g->kernel);
-    argv_option(&a, "-initrd", g->initrd);
-    argv_option(&a, "-append", g->cmdline);
-    snprintf(arg, sizeof arg, "file:%s", m->console_path);
-    argv_option(&a, "-serial", arg);
-    snprintf(arg, sizeof arg, "unix:%s/qmp.sock,server=on,wait=off", dir);
-    argv_option(&a, "-qmp", arg);
-    argv_option(&a, "-device", "virtio-serial-pci,id=agent-bus");
-    snprintf(arg, sizeof arg, "socket,id=agent,path=%s/agent.sock,server=on,wait=off", dir);
-    argv_option(&a, "-chardev", arg);
-    argv_option(&a, "-device", "virtserialport,chardev=agent,name=org.faultfs.agent");
-    for (size_t i = 0; i < ndrives; i++) {
-        json_t *bd = drive_blockdev(&drives[i]);
-        char *text = json_dumps(bd, JSON_COMPACT);
-        char *dev = drive_device(&drives[i]);
-        argv_option(&a, "-blockdev", text);
-        argv_option(&a, "-device", dev);
-        free(text);
-        free(dev);
-        json_decref(bd);
-    }
-
-    snprintf(path, sizeof path, "%s/qemu.log", dir);
+    char log[PATH_MAX];
+    snprintf(log, sizeof log, "%s/qemu.log", m->dir);
     pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
     if (pid == 0) {
         /* No QEMU outlives the harness, whatever ends it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
             dup2(fd, STDOUT_FILENO);
@@ -323,71 +306,108 @@ int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, si
         if (null >= 0)
             dup2(null, STDIN_FILENO);
         signal(SIGINT, SIG_IGN); /* the harness handles Ctrl-C, then stops us */
-        execvp(a.argv[0], a.argv);
-        fprintf(stderr, "cannot run %s: %s\n", a.argv[0], strerror(errno));
+        execvp(a->argv[0], a->argv);
+        fprintf(stderr, "cannot run %s: %s\n", a->argv[0], strerror(errno));
         _exit(127);
     }
-    argv_free(&a);
     m->pid = pid;
-    *out = m;
-    if (pid < 0) {
-        snprintf(why, why_size, "fork: %s", strerror(errno));
-        vm_machine_stop(m);
-        return -EAGAIN;
-    }
-
-    int rc = machine_come_up(m, deadline, why, why_size);
-    if (rc < 0) {
-        /*
-         * A QEMU that fails closes its sockets a moment before it exits: give
-         * it that moment. One that is merely slow gets none: its time is up.
-         */
-        for (int i = 0; rc != -ETIMEDOUT && i < 50 && vm_machine_alive(m); i++)
-            duration_sleep(20 * DURATION_NS_PER_MS);
-        if (!vm_machine_alive(m)) {
-            char tail[600];
-            read_tail(path, tail, sizeof tail);
-            snprintf(why, why_size, "QEMU exited: %s", tail[0] ? tail : "no message");
-            rc = -ESRCH;
-        }
-        /*
-         * No polite quit for a guest that never came up: it would add its own
-         * seconds on a busy host after the deadline. Nothing is lost: QEMU
-         * keeps no written data of a raw image in its own memory.
-         */
-        if (vm_machine_alive(m)) {
-            kill(m->pid, SIGKILL);
-            waitpid(m->pid, NULL, 0);
-            m->pid = 0;
-        }
-        vm_machine_stop(m);
-        *out = NULL;
-        return rc;
-    }
     return 0;
 }
 
-int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, char *why, size_t why_size)
+/* After a failed come-up: QEMU's own last words if it died, and no QEMU left running. */
+static int machine_abandon(struct vm_machine *m, int rc, struct ff_error *err)
+{
+    /*
+     * A QEMU that fails closes its sockets a moment before it exits: give
+     * it that moment. One that is merely slow gets none: its time is up.
+     */
+    for (int i = 0; rc != -ETIMEDOUT && i < 50 && vm_machine_alive(m); i++)
+        duration_sleep(20 * DURATION_NS_PER_MS);
+    if (!vm_machine_alive(m)) {
+        char path[PATH_MAX], tail[600];
+        snprintf(path, sizeof path, "%s/qemu.log", m->dir);
+        read_tail(path, tail, sizeof tail);
+        rc = ff_error_set(err, -ESRCH, "QEMU exited: %s", tail[0] ? tail : "no message");
+    }
+    /*
+     * No polite quit for a guest that never came up: it would add its own
+     * seconds on a busy host after the deadline. Nothing is lost: QEMU
+     * keeps no written data of a raw image in its own memory.
+     */
+    if (vm_machine_alive(m)) {
+        kill(m->pid, SIGKILL);
+        waitpid(m->pid, NULL, 0);
+        m->pid = 0;
+    }
+    vm_machine_stop(m);
+    return rc;
+}
+
+int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, size_t ndrives,
+                     const struct vm_options *opts, struct vm_machine **out, struct ff_error *err)
+{
+    char dir[] = "/tmp/provium-vm-XXXXXX";
+    uint64_t deadline = duration_now_ns() + opts->timeout_ns;
+    *out = NULL;
+
+    if (!mkdtemp(dir)) {
+        int e = errno;
+        return ff_error_set(err, -e, "cannot make a directory for the VM: %s", strerror(e));
+    }
+    struct vm_machine *m = calloc(1, sizeof *m);
+    if (!m) {
+        rmdir(dir);
+        return ff_error_set(err, -ENOMEM, "out of memory");
+    }
+    /* Closed, not fd 0: stopping a machine that never connected must close nothing. */
+    qmp_init(&m->qmp);
+    agent_init(&m->agent);
+    m->dir = strdup(dir);
+    if (m->dir && asprintf(&m->console_path, "%s/console.log", dir) < 0)
+        m->console_path = NULL;
+    if (!m->console_path) {
+        if (!m->dir)
+            rmdir(dir);
+        vm_machine_stop(m);
+        return ff_error_set(err, -ENOMEM, "out of memory");
+    }
+    m->kvm = machine_use_kvm(opts->accel);
+
+    struct argv_list a = {0};
+    machine_argv(&a, m, g, drives, ndrives, opts->mem_mb);
+    int rc = a.failed ? ff_error_set(err, -ENOMEM, "out of memory") : machine_spawn(m, &a);
+    argv_free(&a);
+    if (rc < 0) {
+        if (rc != -ENOMEM)
+            ff_error_set(err, rc, "cannot start QEMU: fork: %s", strerror(-rc));
+        vm_machine_stop(m);
+        return rc;
+    }
+    rc = machine_come_up(m, deadline, err);
+    if (rc < 0)
+        return machine_abandon(m, rc, err);
+    *out = m;
+    return 0;
+}
+
+int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, struct ff_error *err)
 {
     uint64_t deadline = duration_now_ns() + timeout_ns;
-    json_t *ret;
     /* A hello already waiting (the guest rebooted by itself) must not pass for the new one. */
     agent_drain(&m->agent);
-    int rc = qmp_command(&m->qmp, "system_reset", NULL, deadline, &ret, why, why_size);
+    int rc = qmp_command(&m->qmp, "system_reset", NULL, deadline, NULL, err);
     if (rc < 0)
         return rc;
-    json_decref(ret);
-    return agent_wait_hello(&m->agent, deadline, why, why_size);
+    return agent_wait_hello(&m->agent, deadline, err);
 }
 
 void vm_machine_stop(struct vm_machine *m)
 {
-    char why[256];
     if (!m)
         return;
     if (vm_machine_alive(m) && m->qmp.conn.fd >= 0) {
-        json_decref(qmp_execute(&m->qmp, "quit", NULL, QUIT_TIMEOUT_NS, why, sizeof why));
         uint64_t deadline = duration_now_ns() + QUIT_TIMEOUT_NS;
+        qmp_command(&m->qmp, "quit", NULL, deadline, NULL, NULL);
         while (vm_machine_alive(m) && duration_now_ns() < deadline)
             duration_sleep(10 * DURATION_NS_PER_MS);
     }
@@ -398,74 +418,71 @@ void vm_machine_stop(struct vm_machine *m)
     qmp_close(&m->qmp);
     agent_close(&m->agent);
     if (m->dir) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", m->dir);
-        if (system(cmd) != 0) {
-            /* Nothing more to do: a leftover directory in /tmp is harmless. */
+        char path[PATH_MAX];
+        for (size_t i = 0; i < sizeof machine_files / sizeof machine_files[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", m->dir, machine_files[i]);
+            unlink(path);
         }
+        rmdir(m->dir); /* a leftover directory in /tmp would be harmless */
     }
     free(m->dir);
     free(m->console_path);
     free(m);
 }
 
-int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, char *why, size_t why_size)
+/* Runs COMMAND with ARGS on M's monitor within QMP_TIMEOUT_NS; the return value is dropped. */
+static int machine_qmp(struct vm_machine *m, const char *command, json_t *args,
+                       struct ff_error *err)
 {
-    json_t *ret = qmp_execute(&m->qmp, "blockdev-add", drive_blockdev(d), QMP_TIMEOUT_NS, why,
-                              why_size);
-    if (!ret)
-        return -EIO;
-    json_decref(ret);
+    return qmp_command(&m->qmp, command, args, duration_now_ns() + QMP_TIMEOUT_NS, NULL, err);
+}
+
+int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, struct ff_error *err)
+{
     char dev[64];
+    int rc = machine_qmp(m, "blockdev-add", drive_blockdev(d), err);
+    if (rc < 0)
+        return rc;
     snprintf(dev, sizeof dev, "dev-%s", d->node);
-    ret = qmp_execute(&m->qmp, "device_add",
-                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-blk-pci",
-                                "drive", d->node, "id", dev, "serial", d->serial, "rerror",
-                                drive_error_action(d), "werror", drive_error_action(d)),
-                      QMP_TIMEOUT_NS, why, why_size);
-    if (!ret) {
-        char ignored[128];
-        json_decref(qmp_execute(&m->qmp, "blockdev-del", json_pack("{s:s}", "node-name", d->node),
-                                QMP_TIMEOUT_NS, ignored, sizeof ignored));
-        return -EIO;
-    }
-    json_decref(ret);
-    return 0;
+    rc = machine_qmp(m, "device_add",
+                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-blk-pci",
+                               "drive", d->node, "id", dev, "serial", d->serial, "rerror",
+                               drive_error_action(d), "werror", drive_error_action(d)),
+                     err);
+    if (rc < 0)
+        machine_qmp(m, "blockdev-del", json_pack("{s:s}", "node-name", d->node), NULL);
+    return rc;
 }
 
 int vm_machine_resume_after_error(struct vm_machine *m)
 {
-    char why[256];
-    json_t *status = qmp_execute(&m->qmp, "query-status", NULL, QMP_TIMEOUT_NS, why, sizeof why);
-    if (!status)
-        return -EIO;
+    json_t *status;
+    int rc = qmp_command(&m->qmp, "query-status", NULL, duration_now_ns() + QMP_TIMEOUT_NS, &status,
+                         NULL);
+    if (rc < 0)
+        return rc;
     const char *state = json_string_value(json_object_get(status, "status"));
     bool paused = state && strcmp(state, "io-error") == 0;
     json_decref(status);
     if (!paused)
         return 0;
-    json_decref(qmp_execute(&m->qmp, "cont", NULL, QMP_TIMEOUT_NS, why, sizeof why));
-    return 1;
+    rc = machine_qmp(m, "cont", NULL, NULL);
+    return rc < 0 ? rc : 1;
 }
 
-int vm_machine_unplug(struct vm_machine *m, const char *node, char *why, size_t why_size)
+int vm_machine_unplug(struct vm_machine *m, const char *node, struct ff_error *err)
 {
-    char dev[64], ignored[128];
+    char dev[64];
     snprintf(dev, sizeof dev, "dev-%s", node);
-    json_t *ret = qmp_execute(&m->qmp, "device_del", json_pack("{s:s}", "id", dev), QMP_TIMEOUT_NS,
-                              why, why_size);
-    if (!ret)
-        return strstr(why, "not found") ? -ENODEV : -EIO;
-    json_decref(ret);
+    int rc = machine_qmp(m, "device_del", json_pack("{s:s}", "id", dev), err);
+    if (rc < 0)
+        return rc; /* -ENODEV: QEMU's DeviceNotFound */
     json_t *match = json_pack("{s:s}", "device", dev);
     json_t *ev = qmp_wait_event(&m->qmp, "DEVICE_DELETED", match, UNPLUG_TIMEOUT_NS);
     json_decref(match);
-    if (!ev) {
-        snprintf(why, why_size, "the guest did not release device %s", dev);
-        return -ETIMEDOUT;
-    }
+    if (!ev)
+        return ff_error_set(err, -ETIMEDOUT, "the guest did not release device %s", dev);
     json_decref(ev);
-    json_decref(qmp_execute(&m->qmp, "blockdev-del", json_pack("{s:s}", "node-name", node),
-                            QMP_TIMEOUT_NS, ignored, sizeof ignored));
+    machine_qmp(m, "blockdev-del", json_pack("{s:s}", "node-name", node), NULL);
     return 0;
 }

@@ -1,11 +1,17 @@
 /*
  * A QEMU machine running a harness guest: the process, its QMP monitor, its
  * guest agent, its serial console log, and hot-pluggable virtio disks.
+ *
+ * Functions return 0 or -errno and fill a struct ff_error (which may be
+ * NULL); callers decide on the code, the message is for people. Nothing
+ * here reads the environment: what the harness was told comes in as
+ * arguments, read at the program's edge.
  */
 #ifndef FAULTFS_MACHINE_H
 #define FAULTFS_MACHINE_H
 
 #include "agent.h"
+#include "ff_error.h"
 #include "qmp.h"
 
 #include <stdbool.h>
@@ -14,16 +20,21 @@
 /* A bootable guest, as tools/build-guest describes it in guest.json. */
 struct vm_guest {
     char *name;
-    char *kernel;  /* vmlinux for a PVH boot when there is one, else vmlinuz */
+    char *kernel; /* vmlinux for a PVH boot when there is one, else vmlinuz */
     char *initrd;
     char *cmdline;
 };
 
+/* Loads the guest that DIR/guest.json describes. 0, or -errno with ERR. */
+int vm_guest_load(const char *dir, struct vm_guest *g, struct ff_error *err);
+
 /*
- * Finds the guest: $PROVIUM_GUEST_DIR/guest.json if set, else what
- * tools/build-guest prints (it builds the guest on first use, then caches it).
+ * Runs BUILDER (build-guest: it builds the guest on first use, then finds it
+ * in its cache; its progress goes to our stderr) and loads the guest in the
+ * directory it prints last. 0, or -errno with ERR.
  */
-int vm_guest_locate(struct vm_guest *g, char *why, size_t why_size);
+int vm_guest_build(const char *builder, struct vm_guest *g, struct ff_error *err);
+
 void vm_guest_free(struct vm_guest *g);
 
 /* A disk on the machine's command line or hot-plugged: a raw file on a virtio-blk-pci device. */
@@ -37,6 +48,18 @@ struct vm_drive {
                            (both open the image O_DIRECT, as cache=none does) */
 };
 
+enum vm_accel {
+    VM_ACCEL_AUTO, /* KVM where /dev/kvm can run a guest, else TCG */
+    VM_ACCEL_KVM,
+    VM_ACCEL_TCG,
+};
+
+struct vm_options {
+    unsigned mem_mb;
+    enum vm_accel accel;
+    uint64_t timeout_ns; /* how long the whole boot (or reset) may take */
+};
+
 struct vm_machine {
     pid_t pid;
     char *dir;          /* our runtime directory: sockets and logs */
@@ -46,39 +69,38 @@ struct vm_machine {
     struct agent agent;
 };
 
-/* Whether /dev/kvm can run a guest here (a nested host may offer a /dev/kvm that cannot). */
-bool vm_kvm_usable(void);
-
 /*
  * Boots G with DRIVES on the command line and waits until its agent says
  * hello. Every step (QEMU's QMP socket, its greeting, qmp_capabilities, the
- * agent's socket, its hello) waits as long as TIMEOUT_NS, counted from the
- * call, allows. 0; -ETIMEDOUT with WHY naming the step it was waiting at
- * ("waiting for QMP greeting"); -ESRCH with WHY "QEMU exited: " and QEMU's
- * own last words; or another -errno with WHY.
+ * agent's socket, its hello) waits as long as OPTS->timeout_ns, counted from
+ * the call, allows. 0 with *OUT the machine; else *OUT is NULL and:
+ * -ETIMEDOUT with ERR naming the step it was waiting at ("waiting for QMP
+ * greeting"); -ESRCH with ERR "QEMU exited: " and QEMU's own last words;
+ * -EPROTO when the guest agent speaks another protocol version; or another
+ * -errno.
  */
 int vm_machine_start(const struct vm_guest *g, const struct vm_drive *drives, size_t ndrives,
-                     unsigned mem_mb, uint64_t timeout_ns, struct vm_machine **out, char *why,
-                     size_t why_size);
+                     const struct vm_options *opts, struct vm_machine **out, struct ff_error *err);
 
 /*
  * Resets the machine (QMP system_reset) and waits for the agent's hello
- * again, both within TIMEOUT_NS. 0; -ETIMEDOUT with WHY naming the step
- * ("waiting for the guest agent's hello"); or another -errno with WHY.
+ * again, both within TIMEOUT_NS. 0; -ETIMEDOUT with ERR naming the step
+ * ("waiting for the guest agent's hello"); or another -errno.
  */
-int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, char *why, size_t why_size);
+int vm_machine_reset(struct vm_machine *m, uint64_t timeout_ns, struct ff_error *err);
 
-/* Stops QEMU (quit, then SIGKILL) and frees M. */
+/* Stops QEMU (quit, then SIGKILL) and frees M; M may be NULL. */
 void vm_machine_stop(struct vm_machine *m);
 
-/* Hot-plugs D: blockdev-add + device_add. 0, or -errno with WHY. */
-int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, char *why, size_t why_size);
+/* Hot-plugs D: blockdev-add + device_add. 0, or -errno with ERR. */
+int vm_machine_plug(struct vm_machine *m, const struct vm_drive *d, struct ff_error *err);
 
 /*
  * Unplugs the disk of node NODE: device_del, wait for DEVICE_DELETED,
- * blockdev-del. -ENODEV when QEMU has no such device ("Device not found").
+ * blockdev-del. -ENODEV when QEMU has no such device (its class
+ * DeviceNotFound), -ETIMEDOUT when the guest does not let go, or -errno.
  */
-int vm_machine_unplug(struct vm_machine *m, const char *node, char *why, size_t why_size);
+int vm_machine_unplug(struct vm_machine *m, const char *node, struct ff_error *err);
 
 /*
  * Lets a VM that QEMU paused on an I/O error of a stop_on_error disk run on:

@@ -44,3 +44,18 @@ Test(base64, padding_is_optional_and_junk_is_refused)
     cr_assert_eq(base64_decode("Zm9v!", 5, out), -1);
     cr_assert_eq(base64_decode("Zm 9v", 5, out), -1);
 }
+
+Test(base64, impossible_lengths_and_stray_padding_are_refused)
+{
+    char out[16];
+    cr_assert_eq(base64_decode("Zm9vY", 5, out), -1);
+    cr_assert_eq(base64_decode("Zg===", 5, out), -1);
+    cr_assert_eq(base64_decode("Zg=g", 4, out), -1);
+}
+
+Test(base64, decodes_in_place)
+{
+    char text[] = "Zm9vYmFy";
+    cr_assert_eq(base64_decode(text, strlen(text), text), 6);
+    cr_assert_eq(memcmp(text, "foobar", 6), 0);
+}

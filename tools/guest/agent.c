@@ -1,12 +1,10 @@
 /*
  * faultfs-agent: the pebble guest's command agent.
  *
- * Speaks a line protocol with the host over the virtio-serial port named
- * org.faultfs.agent (see tools/build-guest --help for the protocol summary):
- *
- *   host -> guest   run ID B64CMD | kill ID | ping ID
- *   guest -> host   hello pebble 1 | pong ID | error ID|- B64MSG
- *                   exit ID STATUS B64STDOUT B64STDERR
+ * Speaks the line protocol of vm/agent_protocol.h (its messages, limits and
+ * version; the host's end is vm/agent.c) with the host over the
+ * virtio-serial port named AGENT_PROTO_PORT. tools/build-guest compiles this
+ * file with that header and vm/base64.c, and defines GUEST_NAME.
  *
  * One single-threaded poll() loop serves the port, every command's stdout and
  * stderr pipes and a signalfd for SIGCHLD, so no command can stall another
@@ -34,15 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GUEST_NAME "pebble"
-#define PROTOCOL_VERSION 1
-#define DEFAULT_PORT "org.faultfs.agent"
-#define MAX_ID_LEN 32
-#define STREAM_CAP (4u << 20) /* per-stream output cap */
-#define MAX_LINE (24u << 20)  /* longest host line we accept */
-#define ARGV_CMD_MAX 100000   /* longer commands go through a memfd */
-#define PORT_WAIT_MS 15000    /* how long to wait for the port */
-#define HUP_RECHECK_MS 100    /* host-disconnected re-probe period */
+#include "agent_protocol.h"
+#include "base64.h"
+
+#ifndef GUEST_NAME
+#error "GUEST_NAME (the guest's name for its hello) comes from tools/build-guest"
+#endif
+#define ARGV_CMD_MAX 100000 /* longer commands go through a memfd */
+#define PORT_WAIT_MS 15000  /* how long to wait for the port */
+#define HUP_RECHECK_MS 100  /* host-disconnected re-probe period */
 
 struct buf {
     char *data;
@@ -52,7 +50,7 @@ struct buf {
 
 struct job {
     struct job *next;
-    char id[MAX_ID_LEN + 1];
+    char id[AGENT_PROTO_ID_MAX + 1];
     pid_t pid;
     bool exited;
     int status; /* exit code, or 128 + signal */
@@ -120,79 +118,28 @@ static void buf_free(struct buf *b)
     b->len = b->cap = 0;
 }
 
-/* ---- base64 (standard alphabet, padded, unwrapped; "-" is empty) ------- */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* ---- payloads: base64.h, AGENT_PROTO_EMPTY for none ------------------ */
 
 static void b64_append(struct buf *b, const unsigned char *src, size_t len)
 {
-    char *p;
-    size_t i;
-
     if (len == 0) {
-        buf_append(b, "-", 1);
+        buf_append(b, AGENT_PROTO_EMPTY, strlen(AGENT_PROTO_EMPTY));
         return;
     }
-    buf_reserve(b, (len + 2) / 3 * 4);
-    p = b->data + b->len;
-    for (i = 0; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
-        *p++ = b64chars[v >> 18];
-        *p++ = b64chars[(v >> 12) & 63];
-        *p++ = b64chars[(v >> 6) & 63];
-        *p++ = b64chars[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)src[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)src[i + 1] << 8;
-        *p++ = b64chars[v >> 18];
-        *p++ = b64chars[(v >> 12) & 63];
-        *p++ = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
-        *p++ = '=';
-    }
-    b->len = (size_t)(p - b->data);
+    buf_reserve(b, base64_encoded_len(len) + 1);
+    base64_encode(src, len, b->data + b->len);
+    b->len += base64_encoded_len(len);
 }
 
-static int b64_value(char c)
-{
-    const char *p = c ? strchr(b64chars, c) : NULL;
-
-    return p ? (int)(p - b64chars) : -1;
-}
-
-/*
- * Decode in place into a NUL-terminated string.  Padding is optional so a
- * host that strips it still works; anything else outside the alphabet fails.
- */
+/* Decodes the payload S in place into a NUL-terminated string. */
 static bool b64_decode(char *s, size_t *outlen)
 {
-    size_t n = strlen(s), o = 0, i;
-    uint32_t acc = 0;
-    int bits = 0;
+    long n = strcmp(s, AGENT_PROTO_EMPTY) == 0 ? 0 : base64_decode(s, strlen(s), s);
 
-    if (strcmp(s, "-") == 0) {
-        *s = '\0';
-        *outlen = 0;
-        return true;
-    }
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (strlen(s) - n > 2 || n % 4 == 1)
+    if (n < 0)
         return false;
-    for (i = 0; i < n; i++) {
-        int v = b64_value(s[i]);
-        if (v < 0)
-            return false;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            s[o++] = (char)(acc >> bits & 0xff);
-        }
-    }
-    s[o] = '\0';
-    *outlen = o;
+    s[n] = '\0';
+    *outlen = (size_t)n;
     return true;
 }
 
@@ -401,8 +348,8 @@ static void drain_pipe(struct job *j, int k)
             return;
         }
         /* Keep draining past the cap so the command never blocks. */
-        if (j->out[k].len < STREAM_CAP) {
-            size_t room = STREAM_CAP - j->out[k].len;
+        if (j->out[k].len < AGENT_PROTO_STREAM_MAX) {
+            size_t room = AGENT_PROTO_STREAM_MAX - j->out[k].len;
             buf_append(&j->out[k], chunk, (size_t)n < room ? (size_t)n : room);
         }
     }
@@ -466,10 +413,9 @@ static bool valid_id(const char *id)
 {
     size_t n = strlen(id);
 
-    if (n == 0 || n > MAX_ID_LEN)
+    if (n == 0 || n > AGENT_PROTO_ID_MAX)
         return false;
-    return strspn(id, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                      "abcdefghijklmnopqrstuvwxyz_-") == n;
+    return strspn(id, AGENT_PROTO_ID_CHARS) == n;
 }
 
 static void handle_line(char *line)
@@ -549,7 +495,7 @@ static void process_input(size_t fresh)
     }
     memmove(inq.data, inq.data + start, inq.len - start);
     inq.len -= start;
-    if (inq.len > MAX_LINE) {
+    if (inq.len > AGENT_PROTO_LINE_MAX) {
         if (!discarding)
             send_error(NULL, "line too long");
         discarding = true;
@@ -573,7 +519,7 @@ static void host_disconnected(void)
 static void host_connected(void)
 {
     char hello[64];
-    int n = snprintf(hello, sizeof(hello), "hello %s %d\n", GUEST_NAME, PROTOCOL_VERSION);
+    int n = snprintf(hello, sizeof(hello), "hello %s %d\n", GUEST_NAME, AGENT_PROTO_VERSION);
 
     host_gone = false;
     buf_reserve(&outq, (size_t)n);
@@ -666,7 +612,7 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: %s [--port NAME] [--ready-file PATH]\n"
             "Serve the faultfs guest protocol on virtio-serial port NAME\n"
-            "(default " DEFAULT_PORT "); create PATH once the port is open.\n",
+            "(default " AGENT_PROTO_PORT "); create PATH once the port is open.\n",
             prog);
 }
 
@@ -683,7 +629,7 @@ static bool port_hung_up(void)
 
 int main(int argc, char **argv)
 {
-    const char *port_name = DEFAULT_PORT, *ready_file = NULL;
+    const char *port_name = AGENT_PROTO_PORT, *ready_file = NULL;
     struct pollfd *pfds = NULL;
     size_t pfd_cap = 0;
     sigset_t mask;
