@@ -13,6 +13,7 @@
 #include "sector_io.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,33 +213,161 @@ static bool word_ok(const char *s)
     return *s && strcspn(s, " \t\r\n#") == strlen(s);
 }
 
-/* disk:fault_inject(mode [, duration]) */
+/* ---- a rule's line from a mode and an options table ---- */
+
+/* A ctl line being built; a line too long for it raises. */
+struct line_buf {
+    lua_State *L;
+    const char *what;
+    char text[4096];
+    size_t len;
+};
+
+static void line_add(struct line_buf *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line_add(struct line_buf *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(l->text + l->len, sizeof l->text - l->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof l->text - l->len)
+        luaL_error(l->L, "%s: the rule is too long", l->what);
+    l->len += (size_t)n;
+}
+
+/* A whole sector number at INDEX, or a raise naming WHAT is wrong. */
+static lua_Integer sector_at(struct line_buf *l, int index)
+{
+    if (!lua_isinteger(l->L, index))
+        luaL_error(l->L, "%s: sectors: a sector is a whole number, a range {first, last}", l->what);
+    return lua_tointeger(l->L, index);
+}
+
+/* sectors = "A-B,C-D" | N | {A, B} | {{A, B}, N, ...}, as the ctl text "A-B,C-D". */
+static void add_sectors(struct line_buf *l, int index)
+{
+    lua_State *L = l->L;
+    if (lua_type(L, index) == LUA_TSTRING) {
+        line_add(l, "%s", lua_tostring(L, index));
+        return;
+    }
+    if (lua_isinteger(L, index)) {
+        line_add(l, "%lld", (long long)lua_tointeger(L, index));
+        return;
+    }
+    if (!lua_istable(L, index))
+        luaL_error(L, "%s: sectors must be a string, a sector or a table of ranges (got %s)",
+                   l->what, luaL_typename(L, index));
+    lua_geti(L, index, 1);
+    bool pair = luaL_len(L, index) == 2 && lua_isinteger(L, -1);
+    lua_pop(L, 1);
+    lua_Integer n = pair ? 1 : luaL_len(L, index);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (pair)
+            lua_pushvalue(L, index);
+        else
+            lua_geti(L, index, i);
+        int item = lua_gettop(L);
+        if (i > 1)
+            line_add(l, ",");
+        if (lua_istable(L, item)) {
+            lua_geti(L, item, 1);
+            lua_geti(L, item, 2);
+            line_add(l, "%lld-%lld", (long long)sector_at(l, -2), (long long)sector_at(l, -1));
+            lua_pop(L, 2);
+        } else {
+            line_add(l, "%lld", (long long)sector_at(l, item));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static const char *const rule_options[] = {"delay", "directions", "sectors", "errno", "prob",
+                                           "seed",  "times",      "after",   "mean",  "p99"};
+#define RULE_OPTIONS (sizeof rule_options / sizeof rule_options[0])
+
+/* The ctl line of PREFIX (a mode, or "clear MODE") with what OPTS says; pushed and returned. */
+static const char *rule_line(lua_State *L, const char *what, const char *prefix, int opts)
+{
+    struct line_buf l = {.L = L, .what = what};
+    line_add(&l, "%s", prefix);
+    if (lua_type(L, opts) == LUA_TSTRING) {
+        line_add(&l, " %s", lua_tostring(L, opts)); /* the seed's form: ("slow", "20ms") */
+    } else if (lua_istable(L, opts)) {
+        lua_pushnil(L);
+        while (lua_next(L, opts)) {
+            size_t k = 0;
+            while (k < RULE_OPTIONS && !(lua_type(L, -2) == LUA_TSTRING &&
+                                         strcmp(lua_tostring(L, -2), rule_options[k]) == 0))
+                k++;
+            if (k == RULE_OPTIONS)
+                luaL_error(L, "%s: unknown option '%s' (expected delay, directions, sectors, "
+                              "errno, prob, seed, times, after, mean, p99)",
+                           what, luaL_tolstring(L, -2, NULL));
+            lua_pop(L, 1);
+        }
+        for (size_t k = 0; k < RULE_OPTIONS; k++) {
+            int t = lua_getfield(L, opts, rule_options[k]);
+            int v = lua_gettop(L);
+            if (t == LUA_TNIL) {
+            } else if (k == 1 && t == LUA_TTABLE) { /* directions = {"write", "flush"} */
+                for (lua_Integer i = 1; i <= luaL_len(L, v); i++) {
+                    lua_geti(L, v, i);
+                    line_add(&l, " %s", luaL_tolstring(L, -1, NULL));
+                    lua_pop(L, 2);
+                }
+            } else if (k <= 1) { /* delay = "5ms" | "1ms..5ms"; directions = "write flush" */
+                line_add(&l, " %s", luaL_tolstring(L, v, NULL));
+                lua_pop(L, 1);
+            } else if (k == 2) {
+                line_add(&l, " sectors=");
+                add_sectors(&l, v);
+            } else {
+                line_add(&l, " %s=%s%s", rule_options[k], luaL_tolstring(L, v, NULL),
+                         k == 4 && t == LUA_TNUMBER ? "%" : ""); /* prob = 25 means 25% */
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnoneornil(L, opts)) {
+        luaL_error(L, "%s: options must be a table (got %s)", what, luaL_typename(L, opts));
+    }
+    line_add(&l, "\n");
+    lua_pushlstring(L, l.text, l.len);
+    return lua_tostring(L, -1);
+}
+
+/*
+ * disk:fault_inject(mode [, duration | options]): the seed's modes, or a rule:
+ *   disk:fault_inject("eio_read", {sectors = "2048-4095", prob = 25, seed = 7, times = 3})
+ */
 int ldisk_fault_inject(lua_State *L)
 {
     LDisk *d = ldisk_live(L, "fault_inject");
     const char *mode = luaL_checkstring(L, 2);
-    const char *duration = luaL_optstring(L, 3, NULL);
-    char line[256];
     if (!word_ok(mode) || !fault_mode_find(mode, strlen(mode)))
         return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
                           mode);
-    if (duration && !word_ok(duration))
-        return luaL_error(L, "fault_inject: bad duration '%s'", duration);
-    snprintf(line, sizeof line, "%s%s%s\n", mode, duration ? " " : "", duration ? duration : "");
-    return ldisk_send(L, d, "fault_inject", line);
+    if (lua_type(L, 3) == LUA_TSTRING && !word_ok(lua_tostring(L, 3)))
+        return luaL_error(L, "fault_inject: bad duration '%s'", lua_tostring(L, 3));
+    return ldisk_send(L, d, "fault_inject", rule_line(L, "fault_inject", mode, 3));
 }
 
-/* disk:clear_faults([mode]) */
+/* disk:clear_faults([mode [, options]]): every rule, a mode's, or the one rule OPTIONS make */
 int ldisk_clear_faults(lua_State *L)
 {
     LDisk *d = ldisk_live(L, "clear_faults");
     const char *mode = luaL_optstring(L, 2, NULL);
-    char line[128];
-    if (mode && !word_ok(mode))
+    if (mode && !word_ok(mode)) /* one word: the parser names an unknown one */
         return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
                           mode);
-    snprintf(line, sizeof line, "clear%s%s\n", mode ? " " : "", mode ? mode : "");
-    ldisk_send(L, d, "clear_faults", line);
+    if (mode) {
+        lua_pushfstring(L, "clear %s", mode);
+        rule_line(L, "clear_faults", lua_tostring(L, -1), 3);
+    } else {
+        lua_pushliteral(L, "clear\n");
+    }
+    ldisk_send(L, d, "clear_faults", lua_tostring(L, -1));
     /* A VM paused on this disk's error retries now, as a device would. */
     lua_getiuservalue(L, 1, 1);
     d->vm->service(L, lua_gettop(L));
