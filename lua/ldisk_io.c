@@ -361,12 +361,12 @@ int ldisk_clear_faults(lua_State *L)
     if (mode && !word_ok(mode)) /* one word: the parser names an unknown one */
         return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
                           mode);
-    if (mode) {
-        lua_pushfstring(L, "clear %s", mode);
-        rule_line(L, "clear_faults", lua_tostring(L, -1), 3);
-    } else {
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "clear %s", mode ? mode : "");
+    if (mode)
+        rule_line(L, "clear_faults", prefix, 3); /* nothing pushed before: 3 is the options */
+    else
         lua_pushliteral(L, "clear\n");
-    }
     ldisk_send(L, d, "clear_faults", lua_tostring(L, -1));
     /* A VM paused on this disk's error retries now, as a device would. */
     lua_getiuservalue(L, 1, 1);

@@ -59,6 +59,8 @@ test("active_faults still names the modes, each once", function(t)
   t:assert(table.concat(disk:active_faults(), ",") == "eio_read,slow", table.concat(disk:active_faults(), ","))
   disk:clear_faults("eio_read", {sectors = 1})
   t:assert(listing():find("sectors=2-2", 1, true) and not listing():find("sectors=1-1", 1, true), listing())
+  disk:clear_faults("slow")
+  t:assert(table.concat(disk:active_faults(), ",") == "eio_read", "clear_faults(mode) takes one mode's rules")
   disk:clear_faults()
 end)
 
