@@ -18,6 +18,8 @@ int ff_error_vset(struct ff_error *err, int code, const char *fmt, va_list ap)
 int ff_error_set(struct ff_error *err, int code, const char *fmt, ...)
 {
     va_list ap;
+    if (err)
+        err->line = err->column = 0; /* not about a text: a reused record keeps no old place */
     va_start(ap, fmt);
     ff_error_vset(err, code, fmt, ap);
     va_end(ap);

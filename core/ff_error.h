@@ -19,11 +19,11 @@ struct ff_error {
     char msg[FF_ERROR_MSG_MAX];
 };
 
-/* Fills ERR (which may be NULL) with CODE and the formatted message; returns CODE. */
+/* Fills ERR (which may be NULL) with CODE and the formatted message, no line or column; returns CODE. */
 int ff_error_set(struct ff_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* As ff_error_set, with the arguments in AP. */
+/* As ff_error_set, with the arguments in AP, leaving ERR's line and column as they are. */
 int ff_error_vset(struct ff_error *err, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
