@@ -377,7 +377,27 @@ void ldisk_attach(lua_State *L, const struct ldisk_owner *owner, const struct ld
         disk_set_image(L, self, d, "attach_disk", o->image);
 }
 
+/* disk:stats() -> the disk's counters, as MOUNT/<vm>.<id>/stats has them (JSON as a table) */
+static int disk_stats(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "stats");
+    if (!d->in_mount)
+        return luaL_error(L, "stats: %s", LDISK_NO_IMAGE);
+    char rel[DISK_ID_MAX + 8];
+    json_error_t jerr;
+    snprintf(rel, sizeof rel, "%s/stats", d->mount_id);
+    char *text = lmount_read(ldisk_mount(L, 1), rel);
+    json_t *stats = text ? json_loads(text, 0, &jerr) : NULL;
+    free(text);
+    if (!stats)
+        return luaL_error(L, "stats: cannot read %s/%s", ldisk_mount(L, 1)->dir, rel);
+    lutil_push_json(L, stats);
+    json_decref(stats);
+    return 1;
+}
+
 static const luaL_Reg disk_methods[] = {
+    {"stats", disk_stats},
     {"read_sectors", ldisk_read_sectors},
     {"write_sectors", ldisk_write_sectors},
     {"fault_inject", ldisk_fault_inject},

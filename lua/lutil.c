@@ -1,6 +1,8 @@
 /* Helpers of every class of the Lua module: classes, durations, the stop flag. */
 #include "lutil.h"
 
+#include <jansson.h>
+
 #include "duration.h"
 
 void lutil_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
@@ -51,4 +53,44 @@ uint64_t lutil_duration(lua_State *L, int index, uint64_t default_ns, const char
     if (duration_parse(text, len, &ns, &why) < 0)
         luaL_error(L, "%s: bad duration '%s': %s", what, text, why);
     return ns;
+}
+
+void lutil_push_json(lua_State *L, json_t *j)
+{
+    size_t i;
+    const char *key;
+    json_t *v;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        lua_createtable(L, 0, (int)json_object_size(j));
+        json_object_foreach(j, key, v)
+        {
+            lutil_push_json(L, v);
+            lua_setfield(L, -2, key);
+        }
+        break;
+    case JSON_ARRAY:
+        lua_createtable(L, (int)json_array_size(j), 0);
+        json_array_foreach(j, i, v)
+        {
+            lutil_push_json(L, v);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(j));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(j));
+        break;
+    default:
+        lua_pushnil(L);
+    }
 }

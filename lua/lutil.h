@@ -12,6 +12,7 @@
 #ifndef FAULTFS_LUTIL_H
 #define FAULTFS_LUTIL_H
 
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <signal.h>
@@ -34,6 +35,9 @@ extern volatile sig_atomic_t lutil_stop_requested;
 
 /* Raises "provium: interrupted" if a stop was requested. */
 void lutil_check_stop(lua_State *L);
+
+/* Pushes J as Lua values: objects and arrays as tables, numbers, strings, booleans, nil. */
+void lutil_push_json(lua_State *L, json_t *j);
 
 /* The duration at INDEX: a string such as "5s" or "100ms", or a number of seconds. */
 uint64_t lutil_duration(lua_State *L, int index, uint64_t default_ns, const char *what);

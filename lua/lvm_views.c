@@ -26,52 +26,13 @@
 
 /* ---- QMP events ---- */
 
-static void push_json(lua_State *L, json_t *j)
-{
-    size_t i;
-    const char *key;
-    json_t *v;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        lua_createtable(L, 0, (int)json_object_size(j));
-        json_object_foreach(j, key, v)
-        {
-            push_json(L, v);
-            lua_setfield(L, -2, key);
-        }
-        break;
-    case JSON_ARRAY:
-        lua_createtable(L, (int)json_array_size(j), 0);
-        json_array_foreach(j, i, v)
-        {
-            push_json(L, v);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(j));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        lua_pushboolean(L, json_is_true(j));
-        break;
-    default:
-        lua_pushnil(L);
-    }
-}
 
 /* vm:events([name]) -> the QMP events received (and not yet taken), e.g. "BLOCK_IO_ERROR" */
 int lvm_events(lua_State *L)
 {
     struct vm_machine *m = lvm_machine_any(L, 1, "events");
     json_t *events = qmp_take_events(&m->qmp, luaL_optstring(L, 2, NULL));
-    push_json(L, events);
+    lutil_push_json(L, events);
     json_decref(events);
     return 1;
 }
@@ -87,7 +48,7 @@ int lvm_wait_event(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    push_json(L, ev);
+    lutil_push_json(L, ev);
     json_decref(ev);
     return 1;
 }

@@ -4,7 +4,10 @@
 local faultfs = require "faultfs"
 
 local bold, plain = "\27[1m", "\27[0m"
-if os.getenv("NO_COLOR") or not os.getenv("TERM") or os.getenv("TERM") == "dumb" then bold, plain = "", "" end
+-- Bold only on a terminal (the shell's `test -t 1` sees our stdout), and never with NO_COLOR.
+if os.getenv("NO_COLOR") or os.getenv("TERM") == "dumb" or not os.execute("test -t 1") then
+  bold, plain = "", ""
+end
 local function step(n, text) io.write(string.format("\n%s%d. %s%s\n", bold, n, text, plain)) end
 local function say(text) io.write("   ", text, "\n") io.stdout:flush() end
 local function host(cmd) say("host$  " .. cmd) end
