@@ -65,15 +65,20 @@ static void fuzz_check_batch(enum ctl_scope scope, const struct ctl_batch *batch
         const char *why;
         fuzz_require(cmd->line > last_line && cmd->line <= lines, "commands keep line order");
         last_line = cmd->line;
-        if (scope == CTL_SCOPE_DISK) {
-            fuzz_require(cmd->op == CTL_OP_FAULT, "a disk batch holds only fault edits");
+        if (cmd->op == CTL_OP_FAULT) {
             fuzz_require(cmd->edit.op == FAULT_EDIT_CLEAR_ALL || cmd->edit.rule.mode != NULL,
                          "a set or clear of one mode names the mode");
             fuzz_require(cmd->edit.rule.delay_a_ns <= DURATION_MAX_NS, "delays stay under the limit");
+            fuzz_require(cmd->edit.rule.nranges <= FAULT_RULE_MAX_RANGES, "ranges fit the rule");
+            /* In the mount's ctl a fault edit is an "ID: COMMAND" line, for a valid ID. */
+            fuzz_require(scope == CTL_SCOPE_MOUNT ? disk_id_check(cmd->id, strlen(cmd->id), &why) == 0
+                                                  : cmd->id[0] == '\0',
+                         "a fault edit names a disk exactly in the mount's ctl");
             continue;
         }
+        fuzz_require(scope == CTL_SCOPE_MOUNT, "a disk batch holds only fault edits");
         fuzz_require(cmd->op == CTL_OP_ATTACH || cmd->op == CTL_OP_DETACH,
-                     "a mount batch holds only attach and detach");
+                     "a mount batch holds attach, detach and ID: COMMAND");
         fuzz_require(disk_id_check(cmd->id, strlen(cmd->id), &why) == 0, "the disk id is valid");
         if (cmd->op == CTL_OP_ATTACH) {
             fuzz_require(cmd->image && cmd->image[0] == '/', "the image path is absolute");
