@@ -72,6 +72,23 @@ if #opts.scripts == 0 then
   io.stderr:write(usage)
   return 2
 end
+-- Mistakes in the command line are usage errors, found before any test runs.
+for _, path in ipairs(opts.scripts) do
+  local f = io.open(path, "r")
+  if not f then
+    io.stderr:write("provium: cannot read script '" .. path .. "'\n")
+    return 2
+  end
+  f:close()
+end
+if opts.junit then
+  local f, why = io.open(opts.junit, "a")
+  if not f then
+    io.stderr:write("provium: --junit: cannot write '" .. opts.junit .. "': " .. tostring(why) .. "\n")
+    return 2
+  end
+  f:close()
+end
 
 -- ---- assertions ----
 
@@ -110,9 +127,15 @@ end
 
 local function on_error(err)
   if getmetatable(err) == Failure then return err end
-  -- A runtime error: its message already names file:line; keep the first frames.
-  local tb = debug.traceback(tostring(err), 2)
-  return {message = tb:gsub("\n\t%[C%]: in %?", "")}
+  -- A runtime error: its message already names file:line; keep the script's frames,
+  -- not the runner's own or C's.
+  local lines = {}
+  for line in debug.traceback(tostring(err), 2):gmatch("[^\n]+") do
+    if not line:find("provium_runner", 1, true) and not line:find("^\t%[C%]") then
+      lines[#lines + 1] = line
+    end
+  end
+  return {message = table.concat(lines, "\n"), error = true}
 end
 
 -- ---- running ----
@@ -122,14 +145,20 @@ local suites = {}
 
 local function now() return faultfs.monotonic() end
 
-local function report(suite, name, ok, message, seconds)
-  suite.cases[#suite.cases + 1] = {name = name, ok = ok, message = message, time = seconds}
+-- KIND: nil (passed), "failure" (an assertion) or "error" (anything else that stopped it).
+local function report(suite, name, kind, message, seconds)
+  local ok = kind == nil
+  suite.cases[#suite.cases + 1] = {name = name, kind = kind, message = message, time = seconds}
   if ok then
     totals.passed = totals.passed + 1
     print(string.format("ok - %s (%d ms)", name, math.floor(seconds * 1000 + 0.5)))
   else
     totals.failed = totals.failed + 1
-    suite.failures = suite.failures + 1
+    if kind == "failure" then
+      suite.failures = suite.failures + 1
+    else
+      suite.errors = suite.errors + 1
+    end
     local first, rest = message:match("^([^\n]*)\n?(.*)$")
     print(string.format("not ok - %s: %s", name, first))
     if rest ~= "" then
@@ -140,13 +169,13 @@ local function report(suite, name, ok, message, seconds)
 end
 
 local function run_script(path)
-  local suite = {name = path, cases = {}, failures = 0}
+  local suite = {name = path, cases = {}, failures = 0, errors = 0, started = os.time()}
   suites[#suites + 1] = suite
   print("# " .. path)
 
   local ok, mount = pcall(faultfs.mount, opts.mount)
   if not ok then
-    report(suite, path .. " (set-up)", false, "cannot start faultfs: " .. tostring(mount), 0)
+    report(suite, path .. " (set-up)", "error", "cannot start faultfs: " .. tostring(mount), 0)
     return
   end
   local provium = faultfs.provium(mount)
@@ -177,7 +206,7 @@ local function run_script(path)
     top_ok, top_err = xpcall(chunk, on_error)
   end
   if not top_ok then
-    report(suite, path .. " (top level)", false, describe(top_err), now() - started)
+    report(suite, path .. " (top level)", "error", describe(top_err), now() - started)
   elseif opts.list then
     for _, t in ipairs(tests) do
       if not opts.filter or t.name:find(opts.filter) then print(path .. ": " .. t.name) end
@@ -189,7 +218,8 @@ local function run_script(path)
         local t0 = now()
         local test_ok, err = xpcall(t.fn, on_error, ctx)
         if interrupted() then break end
-        report(suite, t.name, test_ok, test_ok and "" or describe(err), now() - t0)
+        local kind = not test_ok and (getmetatable(err) == Failure and "failure" or "error") or nil
+        report(suite, t.name, kind, test_ok and "" or describe(err), now() - t0)
       end
     end
   end
@@ -206,22 +236,38 @@ local function xml(s)
     :gsub("[%z\1-\8\11\12\14-\31]", "?"))
 end
 
+-- The class of a script's tests: its file name without ".lua", with no dot left in it,
+-- so Jenkins and GitLab do not split "example.lua" into package "example", class "lua".
+local function classname(path)
+  return (path:match("([^/]*)$"):gsub("%.lua$", ""):gsub("%.", "_"))
+end
+
 local function write_junit(file)
   local out = assert(io.open(file, "w"))
+  local hostname = (io.open("/proc/sys/kernel/hostname") or io.open("/etc/hostname"))
+  hostname = hostname and hostname:read("l") or "localhost"
+  local all_time, errors, failures = 0, 0, 0
+  for _, s in ipairs(suites) do
+    errors, failures = errors + s.errors, failures + s.failures
+    for _, c in ipairs(s.cases) do all_time = all_time + c.time end
+  end
   out:write('<?xml version="1.0" encoding="UTF-8"?>\n')
-  out:write(string.format('<testsuites tests="%d" failures="%d">\n', totals.passed + totals.failed, totals.failed))
+  out:write(string.format('<testsuites tests="%d" failures="%d" errors="%d" skipped="0" time="%.3f">\n',
+    totals.passed + totals.failed, failures, errors, all_time))
   for _, s in ipairs(suites) do
     local time = 0
     for _, c in ipairs(s.cases) do time = time + c.time end
-    out:write(string.format('  <testsuite name="%s" tests="%d" failures="%d" time="%.3f">\n',
-      xml(s.name), #s.cases, s.failures, time))
+    out:write(string.format('  <testsuite name="%s" tests="%d" failures="%d" errors="%d" skipped="0" ' ..
+      'time="%.3f" timestamp="%s" hostname="%s">\n', xml(s.name), #s.cases, s.failures, s.errors, time,
+      os.date("!%Y-%m-%dT%H:%M:%S", s.started), xml(hostname)))
     for _, c in ipairs(s.cases) do
-      out:write(string.format('    <testcase classname="%s" name="%s" time="%.3f"', xml(s.name), xml(c.name), c.time))
-      if c.ok then
+      out:write(string.format('    <testcase classname="%s" name="%s" time="%.3f"', xml(classname(s.name)),
+        xml(c.name), c.time))
+      if not c.kind then
         out:write("/>\n")
       else
-        out:write(string.format('>\n      <failure message="%s">%s</failure>\n    </testcase>\n',
-          xml(c.message:match("^[^\n]*")), xml(c.message)))
+        out:write(string.format('>\n      <%s message="%s">%s</%s>\n    </testcase>\n', c.kind,
+          xml(c.message:match("^[^\n]*")), xml(c.message), c.kind))
       end
     end
     out:write("  </testsuite>\n")

@@ -41,7 +41,23 @@ check "--list lists every test" same "$(grep -c "^$WORK/mixed.lua: " <<<"$out")"
 check "--list runs none" bash -c "! grep -q '^ok' <<<'$out'"
 
 "$PROVIUM" --junit "$WORK/report.xml" "$WORK/mixed.lua" >/dev/null 2>&1
-check "--junit writes a report" grep -q '<testsuites tests="4" failures="2">' "$WORK/report.xml"
+check "--junit writes a report: a failed assert is a failure, a Lua error an error" \
+    grep -q '<testsuites tests="4" failures="1" errors="1" skipped="0" time="' "$WORK/report.xml"
+check "each suite has its timestamp and host" \
+    grep -Eq '<testsuite name="[^"]*mixed.lua" tests="4" failures="1" errors="1" skipped="0" time="[0-9.]+" timestamp="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}" hostname="[^"]+">' "$WORK/report.xml"
+check "the classname has no dot for a CI to split" grep -q '<testcase classname="mixed" name="passes"' "$WORK/report.xml"
+check "the error is an <error> without the runner's frames" \
+    bash -c "grep -q '<error message=\"$WORK/mixed.lua:8: boom\">' '$WORK/report.xml' && ! grep -q provium_runner '$WORK/report.xml'"
+if command -v xmllint >/dev/null; then
+    check "the report is well-formed XML" xmllint --noout "$WORK/report.xml"
+fi
+check "--junit to an unwritable path fails before any test runs" \
+    fails_with "provium: --junit: cannot write '/nonexistent/dir/r.xml'" "$PROVIUM" --junit /nonexistent/dir/r.xml "$WORK/mixed.lua"
+"$PROVIUM" --junit /nonexistent/dir/r.xml "$WORK/mixed.lua" >/dev/null 2>&1
+check "(a usage error: exit 2)" same "$?" 2
+check "a missing script is a usage error" fails_with "provium: cannot read script '$WORK/nope.lua'" "$PROVIUM" "$WORK/nope.lua"
+"$PROVIUM" "$WORK/nope.lua" >/dev/null 2>&1
+check "(exit 2)" same "$?" 2
 check "with a testcase per test" same "$(grep -c '<testcase ' "$WORK/report.xml")" 4
 check "and the failure message" grep -q '<failure message="the message (at ' "$WORK/report.xml"
 
