@@ -245,8 +245,12 @@ static int cmd_attach(const char *target, int argc, char **argv)
 {
     char image[PATH_MAX], cwd[PATH_MAX];
     char line[PATH_MAX * 2 + 256];
+    const char *why;
     if (argc < 2 || argc > 3)
         return faultctl_fail("attach needs ID IMAGE [size=BYTES]");
+    /* Checked before the line is made: an ID with a blank would shift the words. */
+    if (disk_id_check(argv[0], strlen(argv[0]), &why) < 0)
+        return faultctl_fail("attach: bad disk ID '%s': %s", argv[0], why);
     /* The protocol takes absolute paths; a shell user may type a relative one. */
     if (argv[1][0] == '/')
         snprintf(image, sizeof image, "%s", argv[1]);
@@ -278,6 +282,8 @@ static int cmd_list(const char *target, int argc, char **argv)
     bool as_json = argc == 1 && strcmp(argv[0], "--json") == 0;
     if (argc > 1 || (argc == 1 && !as_json))
         return faultctl_fail("list takes only --json");
+    if (target_kind(target) == TARGET_DISK)
+        return faultctl_fail("%s is a disk: list goes to its mount (the folder above it)", target);
     ctl_path(path, sizeof path, target, "ctl");
     char *text = faultctl_read_file(path);
     if (!text)

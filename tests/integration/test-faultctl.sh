@@ -46,6 +46,9 @@ check "a directory is named" fails_with "faultctl: attach: image '$WORK' is not 
 check "an image inside the mount is named" fails_with "is inside the faultfs mount $MNT" fc "$MNT" attach vdd "$MNT/vda/image"
 check "a duplicate id is named" fails_with "faultctl: attach: disk 'vdb' is already attached" fc "$MNT" attach vdb "$WORK/b.img"
 check "a bad id is named" fails_with "faultctl: attach: bad disk ID 'a/b'" fc "$MNT" attach a/b "$WORK/b.img"
+check "an id with a blank is named as the id" \
+    fails_with "faultctl: attach: bad disk ID 'my disk': only A-Z a-z 0-9 _ . - are allowed" fc "$MNT" attach "my disk" "$WORK/b.img"
+check "list on a disk points to its mount" fails_with "faultctl: $MNT/vda is a disk: list goes to its mount" fc "$MNT/vda" list
 check "a bad size is named" fails_with "faultctl: attach: bad size 'size=1Q'" fc "$MNT" attach vdd "$WORK/b.img" size=1Q
 check "detach" fc "$MNT" detach vdb
 check "detach of an unknown disk is named" fails_with "faultctl: detach: no disk 'vdb' is attached" fc "$MNT" detach vdb
