@@ -40,6 +40,8 @@ static void usage(FILE *out)
             "                           the images' own owners and modes (default_permissions),\n"
             "                           and only you (and root) may write the ctl files\n"
             "    -o max_parked=SIZE     write data parked by slow faults may hold (default 128M)\n"
+            "    -o noauto_unmount      leave the mount behind if the daemon is killed (by\n"
+            "                           default it goes with the daemon: auto_unmount)\n"
             "    -o max_read=BYTES      the largest read request (default 512K)\n"
             "    -o max_threads=N       spare threads when every other one is stuck (default 10)\n"
             "    -o fsname=NAME         the name the mount table shows\n"
@@ -122,6 +124,7 @@ static int attach_disk_option(struct disk_registry *disks, const char *spec)
 struct faultfs_mount_opts {
     unsigned max_read;
     int allow_other; /* allow_other or allow_root */
+    int keep_mount;  /* noauto_unmount: a killed daemon leaves its mount behind */
     char *max_parked; /* SIZE text, checked by the ctl parser's size rules */
 };
 
@@ -130,6 +133,8 @@ static const struct fuse_opt faultfs_mount_spec[] = {
     {"allow_other", offsetof(struct faultfs_mount_opts, allow_other), 1},
     {"allow_root", offsetof(struct faultfs_mount_opts, allow_other), 2},
     {"max_parked=%s", offsetof(struct faultfs_mount_opts, max_parked), 0},
+    {"noauto_unmount", offsetof(struct faultfs_mount_opts, keep_mount), 1},
+    {"auto_unmount", offsetof(struct faultfs_mount_opts, keep_mount), 0},
     FUSE_OPT_END,
 };
 
@@ -140,7 +145,8 @@ static const struct fuse_opt faultfs_mount_spec[] = {
  * allow_other / allow_root: other users then reach the mount, so the kernel
  * must check permissions (default_permissions) against the owners and modes
  * faultfs reports: images show their backing file's, control files the
- * mounting user's.
+ * mounting user's. auto_unmount is on unless noauto_unmount: a daemon that is
+ * killed leaves no dead mount ("Transport endpoint is not connected") behind.
  */
 static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
 {
@@ -161,6 +167,8 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
     free(o.max_parked);
     snprintf(opt, sizeof opt, "-omax_read=%u", o.max_read);
     if (rc == 0 && fuse_opt_add_arg(args, opt) != 0)
+        rc = -ENOMEM;
+    if (rc == 0 && !o.keep_mount && fuse_opt_add_arg(args, "-oauto_unmount") != 0)
         rc = -ENOMEM;
     if (rc == 0 && o.allow_other &&
         fuse_opt_add_arg(args, o.allow_other == 1 ? "-oallow_other,default_permissions"

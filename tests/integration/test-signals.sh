@@ -23,4 +23,21 @@ for how in fusermount SIGTERM SIGINT; do
 done
 check "the backing image is intact" same "$(stat -c %s "$WORK/a.img")" 1048576
 
+# A killed daemon takes its mount with it (auto_unmount is the default)...
+mount_faultfs --disk vda="$WORK/a.img"
+kill -KILL "$FAULTFS_PID"
+wait "$FAULTFS_PID" 2>/dev/null
+FAULTFS_PID=
+for _ in $(seq 40); do is_mounted "$MNT" || break; sleep 0.05; done
+check "SIGKILL: no dead mount is left behind" bash -c "! awk '\$2 == \"$MNT\"' /proc/mounts | grep -q ."
+check "SIGKILL: the mountpoint is a plain directory again" ls "$MNT"
+# ...unless noauto_unmount asks to keep it.
+mount_faultfs -o noauto_unmount --disk vda="$WORK/a.img"
+kill -KILL "$FAULTFS_PID"
+wait "$FAULTFS_PID" 2>/dev/null
+sleep 0.3
+check "noauto_unmount: the dead mount stays" is_mounted "$MNT"
+umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+FAULTFS_PID=
+
 finish
