@@ -124,10 +124,9 @@ static ssize_t io_read(struct disk_request *rq)
 
 static ssize_t io_write(struct disk_request *rq)
 {
-    uint64_t size;
-    ssize_t n = disk_size(rq->disk, &size);
-    if (n == 0)
-        n = sector_io_write_at(rq->disk->fd, size, rq->data, rq->length, rq->offset);
+    /* Past the end the image grows, as any file does (qcow2 allocates clusters so); only a size= cap refuses. */
+    uint64_t cap = rq->disk->size_limit ? rq->disk->size_limit : UINT64_MAX;
+    ssize_t n = sector_io_write_at(rq->disk->fd, cap, rq->data, rq->length, rq->offset);
     /* A synchronous write is acknowledged only once it is durable in the image. */
     if (n >= 0 && (rq->flags & O_DSYNC) &&
         ((rq->flags & O_SYNC) == O_SYNC ? fsync(rq->disk->fd) : fdatasync(rq->disk->fd)) < 0)

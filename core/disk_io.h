@@ -71,7 +71,8 @@ uint64_t disk_request_delay_now_ns(const struct disk_request *rq);
  * Steps 2-4 and the count of the outcome. Returns the bytes read or written
  * (a read at or past the end returns 0 bytes, one crossing it is cut there),
  * 0 for the other ops, or -errno: an injected fault's, -ENXIO once the disk
- * is detached, -ENOSPC for a write crossing the end, the image's own error.
+ * is detached, -ENOSPC for a write crossing a size= cap (past the
+ * image's end a write grows it), the image's own error.
  */
 ssize_t disk_request_run(struct disk_request *rq);
 

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The size is the backing file's live size: reads past the end return 0 bytes, writes fail.
+# The size is the backing file's live size: reads past the end return 0 bytes, writes grow
+# the file; a size= cap refuses writes past it.
 . "$(dirname "$0")/lib.sh"
 
 make_image a.img $((1 << 20)) random
@@ -12,15 +13,30 @@ check "a read far past the end returns 0 bytes" same \
     "$(dd if="$MNT/vda/image" bs=4096 skip=100000 count=1 iflag=direct status=none | wc -c)" 0
 check "a read across the end is cut at the end" same \
     "$(dd if="$MNT/vda/image" bs=512 skip=2047 count=4 status=none | wc -c)" 512
-check "a write at the end fails" fails_with "No space left on device" \
-    dd if=/dev/zero of="$MNT/vda/image" bs=4096 seek=256 count=1 oflag=direct conv=notrunc
-check "a write across the end fails" fails_with "No space left on device" \
-    dd if=/dev/zero of="$MNT/vda/image" bs=512 seek=2047 count=2 oflag=direct conv=notrunc
-check "the backing file did not grow" same "$(stat -c %s "$WORK/a.img")" 1048576
+check "a write across the end grows the backing file" \
+    dd if=/dev/zero of="$MNT/vda/image" bs=512 seek=2047 count=2 oflag=direct conv=notrunc status=none
+check "the backing file grew by one sector" same "$(stat -c %s "$WORK/a.img")" $((1048576 + 512))
+check "a write far past the end grows it there" \
+    dd if=/dev/urandom of="$WORK/far" bs=4096 count=1 status=none
+check "  (written)" dd if="$WORK/far" of="$MNT/vda/image" bs=4096 seek=1024 oflag=direct conv=notrunc status=none
+check "the image shows the new size" same "$(stat -c %s "$MNT/vda/image")" $(((4 << 20) + 4096))
+check "the bytes written past the old end read back" same \
+    "$(dd if="$MNT/vda/image" bs=4096 skip=1024 count=1 iflag=direct status=none | md5sum)" "$(md5sum <"$WORK/far")"
+check "the hole before them reads as zeros" same \
+    "$(dd if="$MNT/vda/image" bs=4096 skip=1000 count=1 iflag=direct status=none | tr -d '\0' | wc -c)" 0
+truncate -s 1M "$WORK/a.img"
 check "an allocation past the end fails" fails_with "No space left on device" \
     fallocate -o $((1 << 20)) -l 4096 "$MNT/vda/image"
 check "a discard past the end does not grow the file" fallocate -p -o $((1 << 20)) -l 65536 "$MNT/vda/image"
 check "the backing file still did not grow" same "$(stat -c %s "$WORK/a.img")" 1048576
+
+make_image c.img $((1 << 20)) random
+echo "attach vdc $WORK/c.img size=65536" >"$MNT/ctl"
+check "a write at a size= cap fails" fails_with "No space left on device" \
+    dd if=/dev/zero of="$MNT/vdc/image" bs=4096 seek=16 count=1 oflag=direct conv=notrunc
+check "a write across a size= cap fails" fails_with "No space left on device" \
+    dd if=/dev/zero of="$MNT/vdc/image" bs=512 seek=127 count=2 oflag=direct conv=notrunc
+check "the capped backing file did not change size" same "$(stat -c %s "$WORK/c.img")" 1048576
 
 truncate -s 2M "$WORK/a.img"
 check "the size follows the backing file as it grows" same "$(stat -c %s "$MNT/vda/image")" 2097152

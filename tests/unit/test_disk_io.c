@@ -143,15 +143,17 @@ Test(disk_io, the_delay_comes_from_the_rules_and_only_the_first_ask_counts)
     cr_assert_eq(disk_request_delay_ns(&flush), 0, "the seed's slow does not delay flushes");
 }
 
-Test(disk_io, size_rules_a_read_is_cut_at_the_end_a_write_crossing_it_fails)
+Test(disk_io, size_rules_a_read_is_cut_at_the_end_a_write_past_it_grows_the_image)
 {
     char buf[1024];
     cr_assert_eq(read_at(IMAGE_SIZE - 100, 1024, buf), 100);
     cr_assert_eq(read_at(IMAGE_SIZE, 512, buf), 0);
-    cr_assert_eq(write_at(IMAGE_SIZE - 1, "ab", 2), -ENOSPC);
+    cr_assert_eq(write_at(IMAGE_SIZE - 1, "ab", 2), 2);
     struct stat st;
     cr_assert_eq(stat(image, &st), 0);
-    cr_assert_eq(st.st_size, IMAGE_SIZE, "the image never grows");
+    cr_assert_eq(st.st_size, IMAGE_SIZE + 1, "a write past the end grows the image");
+    cr_assert_eq(read_at(IMAGE_SIZE - 1, 512, buf), 2);
+    cr_assert_eq(memcmp(buf, "ab", 2), 0);
     disk->size_limit = 4096;
     cr_assert_eq(read_at(4000, 512, buf), 96, "a size limit cuts like the end");
     cr_assert_eq(write_at(4095, "ab", 2), -ENOSPC);
