@@ -126,25 +126,97 @@ static int ctl_parse_clear(const struct ctl_line *line, struct ctl_command *cmd,
     return ctl_parse_rule(line, 1, mode, &cmd->edit.rule, err);
 }
 
+static const char *ctl_text_problem(const struct ctl_word *w);
+
+/* mark TEXT: the rest of the line, as written (it goes into the trace's JSON). */
+static int ctl_parse_mark(const struct ctl_line *line, struct ctl_command *cmd,
+                          struct ff_error *err)
+{
+    const struct ctl_word *verb = &line->words[0];
+    if (line->count < 2)
+        return ctl_fail(err, line->number, verb->column + (unsigned)verb->len + 1,
+                        "mark: missing TEXT");
+    const struct ctl_word *first = &line->words[1], *last = &line->words[line->count - 1];
+    struct ctl_word text = {.text = first->text,
+                            .len = (size_t)(last->text + last->len - first->text),
+                            .column = first->column};
+    char q[CTL_QUOTE_MAX + 4];
+    const char *why = ctl_text_problem(&text);
+    if (why)
+        return ctl_fail(err, line->number, text.column, "mark: text '%s' %s", ctl_quote(&text, q),
+                        why);
+    if (text.len > CTL_MARK_MAX)
+        return ctl_fail(err, line->number, text.column, "mark: text '%s' is over %d bytes",
+                        ctl_quote(&text, q), CTL_MARK_MAX);
+    cmd->action = CTL_ACTION_MARK;
+    cmd->text = strndup(text.text, text.len);
+    return cmd->text ? 0 : -ENOMEM;
+}
+
+static int ctl_parse_trace(const struct ctl_line *line, struct ctl_command *cmd,
+                           struct ff_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    const struct ctl_word *verb = &line->words[0];
+    if (line->count < 2)
+        return ctl_fail(err, line->number, verb->column + (unsigned)verb->len + 1,
+                        "trace: missing on, off or clear");
+    const struct ctl_word *w = &line->words[1];
+    if (ctl_word_is(w, "on"))
+        cmd->action = CTL_ACTION_TRACE_ON;
+    else if (ctl_word_is(w, "off"))
+        cmd->action = CTL_ACTION_TRACE_OFF;
+    else if (ctl_word_is(w, "clear"))
+        cmd->action = CTL_ACTION_TRACE_CLEAR;
+    else
+        return ctl_fail(err, line->number, w->column,
+                        "trace: unknown argument '%s' (expected on, off or clear)",
+                        ctl_quote(w, q));
+    return ctl_too_many(line, 2, "trace", err);
+}
+
+/* The one-shot commands of a disk: 1 if VERB is one (parsed into CMD), else 0; or -errno. */
+static int ctl_parse_action(const struct ctl_line *line, struct ctl_command *cmd,
+                            struct ff_error *err)
+{
+    const struct ctl_word *verb = &line->words[0];
+    int rc;
+    cmd->edit.op = FAULT_EDIT_NONE;
+    if (ctl_word_is(verb, "powercut")) {
+        cmd->action = CTL_ACTION_POWERCUT;
+        rc = ctl_too_many(line, 1, "powercut", err);
+    } else if (ctl_word_is(verb, "mark")) {
+        rc = ctl_parse_mark(line, cmd, err);
+    } else if (ctl_word_is(verb, "trace")) {
+        rc = ctl_parse_trace(line, cmd, err);
+    } else {
+        return 0;
+    }
+    return rc < 0 ? rc : 1;
+}
+
 static int ctl_parse_disk_line(const struct ctl_line *line, struct ctl_command *cmd,
                                struct ff_error *err)
 {
     char q[CTL_QUOTE_MAX + 4];
     const struct ctl_word *verb = &line->words[0];
     const struct fault_mode *mode = fault_mode_find(verb->text, verb->len);
+    cmd->op = CTL_OP_FAULT;
     if (mode) {
-        cmd->op = CTL_OP_FAULT;
         cmd->edit.op = FAULT_EDIT_SET;
         return ctl_parse_rule(line, 0, mode, &cmd->edit.rule, err);
     }
     if (ctl_word_is(verb, "clear"))
         return ctl_parse_clear(line, cmd, err);
+    int rc = ctl_parse_action(line, cmd, err);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (ctl_word_is(verb, "attach") || ctl_word_is(verb, "detach"))
         return ctl_fail(err, line->number, verb->column,
                         "'%s' belongs in the mount's ctl, not a disk's", ctl_quote(verb, q));
     return ctl_fail(err, line->number, verb->column,
-                    "unknown command '%s' (expected %s or clear)", ctl_quote(verb, q),
-                    CTL_MODE_NAMES);
+                    "unknown command '%s' (expected %s, clear, powercut, mark or trace)",
+                    ctl_quote(verb, q), CTL_MODE_NAMES);
 }
 
 /* ---- MOUNT/ctl: attach and detach ---- */
@@ -232,8 +304,8 @@ static bool ctl_utf8_valid(const char *s, size_t len)
     return true;
 }
 
-/* An image path goes into JSON listings and logs: it must be UTF-8 without control bytes. */
-static const char *ctl_path_problem(const struct ctl_word *w)
+/* An image path or a mark goes into JSON and logs: it must be UTF-8 without control bytes. */
+static const char *ctl_text_problem(const struct ctl_word *w)
 {
     for (size_t i = 0; i < w->len; i++) {
         unsigned char c = (unsigned char)w->text[i];
@@ -258,7 +330,7 @@ static int ctl_parse_attach(const struct ctl_line *line, struct ctl_command *cmd
     if (img->text[0] != '/')
         return ctl_fail(err, line->number, img->column,
                         "attach: image path '%s' is not absolute", ctl_quote(img, q));
-    const char *problem = ctl_path_problem(img);
+    const char *problem = ctl_text_problem(img);
     if (problem)
         return ctl_fail(err, line->number, img->column, "attach: image path '%s' %s",
                         ctl_quote(img, q), problem);
@@ -316,7 +388,8 @@ static int ctl_parse_mount_line(const struct ctl_line *line, struct ctl_command 
     }
     if (verb->len > 1 && verb->text[verb->len - 1] == ':')
         return ctl_parse_disk_command(line, cmd, err);
-    if (fault_mode_find(verb->text, verb->len) || ctl_word_is(verb, "clear"))
+    if (fault_mode_find(verb->text, verb->len) || ctl_word_is(verb, "clear") ||
+        ctl_word_is(verb, "powercut") || ctl_word_is(verb, "mark") || ctl_word_is(verb, "trace"))
         return ctl_fail(err, line->number, verb->column,
                         "'%s' belongs in a disk's ctl (MOUNT/ID/ctl), or write 'ID: %s'",
                         ctl_quote(verb, q), ctl_quote(verb, q));
@@ -372,8 +445,10 @@ int ctl_parse_more(enum ctl_scope scope, const char *text, size_t len, unsigned 
 
 void ctl_batch_free(struct ctl_batch *batch)
 {
-    for (size_t i = 0; i < batch->count; i++)
+    for (size_t i = 0; i < batch->count; i++) {
         free(batch->commands[i].image);
+        free(batch->commands[i].text);
+    }
     free(batch->commands);
     memset(batch, 0, sizeof *batch);
 }
@@ -385,7 +460,7 @@ int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *ta
         return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < batch->count; i++) {
-        if (batch->commands[i].op == CTL_OP_FAULT)
+        if (batch->commands[i].op == CTL_OP_FAULT && batch->commands[i].action == CTL_ACTION_NONE)
             edits[n++] = batch->commands[i].edit;
     }
     int rc = fault_table_apply(table, edits, n);

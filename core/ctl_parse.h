@@ -19,21 +19,42 @@
 /* Most bytes one ctl write may carry. */
 #define CTL_WRITE_MAX (64 * 1024)
 
+/* The modes, as errors list them. */
+#define CTL_MODE_NAMES                                                                         \
+    "eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, "        \
+    "drop_write, torn_write, bad_sectors, volatile"
+
 enum ctl_scope {
-    CTL_SCOPE_DISK,  /* ID/ctl: eio_read, eio_write, slow, clear */
+    CTL_SCOPE_DISK,  /* ID/ctl: rules, clear, and the one-shot commands */
     CTL_SCOPE_MOUNT, /* MOUNT/ctl: attach, detach, and "ID: COMMAND" for a disk */
 };
 
 enum ctl_op {
-    CTL_OP_FAULT,  /* a fault table edit: of the disk whose ctl it is, or in MOUNT/ctl of ID */
+    CTL_OP_FAULT,  /* a disk's command (a fault table edit or an action): of the disk whose
+                      ctl it is, or in MOUNT/ctl of ID */
     CTL_OP_ATTACH, /* attach ID IMAGE [size=BYTES] */
     CTL_OP_DETACH, /* detach ID */
 };
 
+/* A disk's one-shot commands (SPEC §2b), run once the batch's rule changes are in. */
+enum ctl_action {
+    CTL_ACTION_NONE,        /* the command is a fault table edit */
+    CTL_ACTION_POWERCUT,    /* drop what the volatile cache holds */
+    CTL_ACTION_MARK,        /* mark TEXT: a mark in the trace */
+    CTL_ACTION_TRACE_ON,    /* trace on */
+    CTL_ACTION_TRACE_OFF,   /* trace off: the trace stays readable */
+    CTL_ACTION_TRACE_CLEAR, /* trace clear: empty it */
+};
+
+/* Longest mark TEXT, in bytes. */
+#define CTL_MARK_MAX 256
+
 struct ctl_command {
     enum ctl_op op;
     unsigned line;                 /* 1-based line of the batch */
-    struct fault_edit edit;        /* CTL_OP_FAULT */
+    struct fault_edit edit;        /* CTL_OP_FAULT, action CTL_ACTION_NONE */
+    enum ctl_action action;        /* CTL_OP_FAULT */
+    char *text;                    /* CTL_ACTION_MARK: the mark, owned by the batch */
     char id[DISK_ID_MAX + 1];      /* CTL_OP_ATTACH, CTL_OP_DETACH; CTL_OP_FAULT in MOUNT/ctl */
     char *image;                   /* CTL_OP_ATTACH: absolute path, owned by the batch */
     uint64_t size_limit;           /* CTL_OP_ATTACH: bytes visible; 0 = the whole image */
@@ -63,7 +84,10 @@ int ctl_parse_more(enum ctl_scope scope, const char *text, size_t len, unsigned 
 
 void ctl_batch_free(struct ctl_batch *batch);
 
-/* Applies the fault edits of a disk batch to TABLE, all or nothing (see fault_table_apply). */
+/*
+ * Applies the fault edits of a disk batch to TABLE, all or nothing (see
+ * fault_table_apply); the actions are the disk's to run (disk_control.h).
+ */
 int ctl_batch_apply_faults(const struct ctl_batch *batch, struct fault_table *table);
 
 /*

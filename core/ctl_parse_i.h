@@ -9,9 +9,6 @@
 /* Most words on one line: a mode, a delay, three directions and the keys. */
 #define CTL_MAX_WORDS 24
 
-/* The modes, as errors list them. */
-#define CTL_MODE_NAMES "eio_read, eio_write, eio_flush, eio_discard, slow"
-
 struct ctl_word {
     const char *text;
     size_t len;

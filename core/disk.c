@@ -27,6 +27,8 @@ int disk_open(const char *id, const char *image, uint64_t size_limit,
         close(fd);
         return ff_error_set(err, -ENOMEM, "out of memory");
     }
+    write_cache_init(&disk->cache);
+    io_trace_init(&disk->trace);
     snprintf(disk->id, sizeof disk->id, "%s", id);
     disk->fd = fd;
     disk->size_limit = size_limit;
@@ -50,6 +52,8 @@ void disk_unref(struct disk *disk)
         return;
     close(disk->fd);
     fault_table_destroy(&disk->faults);
+    write_cache_destroy(&disk->cache); /* what it held was never flushed: lost, as on a pulled disk */
+    io_trace_destroy(&disk->trace);
     pthread_cond_destroy(&disk->drained);
     pthread_mutex_destroy(&disk->drain_lock);
     free(disk->image_path);
@@ -62,6 +66,10 @@ int disk_size(struct disk *disk, uint64_t *out)
     if (fstat(disk->fd, &st) < 0)
         return -errno;
     uint64_t size = (uint64_t)st.st_size;
+    if (write_cache_busy(&disk->cache)) {
+        uint64_t cached = write_cache_end(&disk->cache);
+        size = cached > size ? cached : size;
+    }
     if (disk->size_limit && disk->size_limit < size)
         size = disk->size_limit;
     *out = size;
@@ -128,8 +136,15 @@ json_t *disk_stats_json(struct disk *disk)
         json_object_set_new(by_mode, fault_modes[i].name, json_integer((json_int_t)fired[i]));
         total += fired[i];
     }
+    struct write_cache_stats cache;
+    write_cache_stats(&disk->cache, &cache);
+    json_t *cache_json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "limit", (json_int_t)cache.limit,
+                                   "bytes", (json_int_t)cache.bytes, "full",
+                                   (json_int_t)cache.full, "powercuts",
+                                   (json_int_t)cache.powercuts, "lost_bytes",
+                                   (json_int_t)cache.lost_bytes);
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, "
-                     "s:o}",
+                     "s:o, s:o, s:I}",
                      "id",
                      disk->id, "reads", (json_int_t)atomic_load(&s->reads), "writes",
                      (json_int_t)atomic_load(&s->writes), "read_bytes",
@@ -143,7 +158,8 @@ json_t *disk_stats_json(struct disk *disk)
                      (json_int_t)atomic_load(&s->read_ns), "write_ns",
                      (json_int_t)atomic_load(&s->write_ns), "flush_ns",
                      (json_int_t)atomic_load(&s->flush_ns), "faults_fired",
-                     (json_int_t)total, "fired", by_mode, "rules", rules_json(disk, true));
+                     (json_int_t)total, "fired", by_mode, "rules", rules_json(disk, true), "cache", cache_json,
+                     "healed_sectors", (json_int_t)atomic_load(&s->healed_sectors));
 }
 
 json_t *disk_info_json(struct disk *disk)

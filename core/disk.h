@@ -13,6 +13,8 @@
 #include "fault_table.h"
 #include "ff_error.h"
 #include "image_open.h"
+#include "io_trace.h"
+#include "write_cache.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -30,6 +32,7 @@ struct disk_stats {
     _Atomic uint64_t failed_reads;  /* reads that returned an error, injected or not */
     _Atomic uint64_t failed_writes; /* writes that returned an error, injected or not */
     _Atomic uint64_t failed_flushes; /* flushes that returned an error */
+    _Atomic uint64_t healed_sectors; /* bad sectors mended by a write */
     /* Nanoseconds requests spent from arrival to answer (delays included), by kind. */
     _Atomic uint64_t read_ns, write_ns, flush_ns;
 };
@@ -41,6 +44,8 @@ struct disk {
     int fd;              /* the backing image, read-write */
     uint64_t size_limit; /* bytes visible; 0 = the whole image */
     struct fault_table faults;
+    struct write_cache cache; /* on while a volatile rule is in the table */
+    struct io_trace trace;
     struct disk_stats stats;
     _Atomic unsigned refs;
     _Atomic bool detached;
@@ -61,7 +66,10 @@ int disk_open(const char *id, const char *image, uint64_t size_limit,
 void disk_ref(struct disk *disk);
 void disk_unref(struct disk *disk);
 
-/* Visible size now: the image's live size, cut at size_limit. -errno if fstat fails. */
+/*
+ * Visible size now: the image's live size (or the end of what its volatile
+ * cache holds, if further), cut at size_limit. -errno if fstat fails.
+ */
 int disk_size(struct disk *disk, uint64_t *out);
 
 /*

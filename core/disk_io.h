@@ -11,6 +11,8 @@
  *   n = disk_request_run(&rq);          2. check the rules: a fault fails it here,
  *                                          before any byte moves;
  *                                       3. the I/O, within the disk's size rules;
+ *                                          a data fault (corrupt, drop, torn)
+ *                                          changes the bytes in step 3;
  *                                       4. check again: a fault switched on
  *                                          meanwhile still fails it;
  *                                       and the outcome is counted
@@ -24,6 +26,7 @@
 
 #include "disk.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +40,9 @@ enum disk_op {
 };
 
 struct disk_request;
+
+/* Reads: the buffer to read into when buf is NULL (the daemon's, of the replying thread). */
+typedef void *(*disk_buffer_fn)(struct disk_request *rq);
 
 /*
  * Moves LEN bytes at the request's offset from the image somewhere of the
@@ -54,8 +60,12 @@ struct disk_request {
     const void *data;  /* writes: the bytes */
     void *buf;         /* reads: where the bytes go, at least length long, unless read moves them */
     disk_read_fn read; /* reads: optional, tried before buf */
-    void *ctx;         /* the caller's, for read */
+    disk_buffer_fn buffer; /* reads: gives buf when it is NULL and read cannot serve */
+    void *ctx;         /* the caller's, for read and buffer */
+    bool stored;       /* the bytes as stored in the image: errors and delays apply, data
+                          faults and the volatile cache do not (MOUNT/ID/stored) */
     uint64_t began_ns; /* set by disk_request_begin: its time in the disk is counted */
+    struct fault_verdict verdict; /* set by disk_request_run: the rule that fired */
 };
 
 /* Counts RQ as received. */

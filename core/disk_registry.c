@@ -1,6 +1,8 @@
 /* The disks of a mount: lookups, and attach/detach batches applied all or nothing. */
 #include "disk_registry.h"
 
+#include "disk_control.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -343,9 +345,23 @@ int disk_registry_apply(struct disk_registry *reg, const struct ctl_batch *batch
             removed[nremoved++] = registry_remove(reg, c->id);
         }
     }
-    for (ssize_t t = 0; rc == 0 && t < ntargets; t++)
+    ssize_t committed = rc == 0 ? ntargets : 0;
+    for (ssize_t t = 0; t < committed; t++) {
         fault_table_commit(&targets[t]->faults, &changes[t]);
+        disk_ref(targets[t]);
+    }
     pthread_mutex_unlock(&reg->lock);
+
+    /* The disks' caches and one-shot commands, once their rules are in. */
+    for (ssize_t t = 0; t < committed; t++) {
+        struct ff_error why;
+        int after = disk_control_after(targets[t], batch, targets[t]->id, &why);
+        if (after < 0 && rc == 0) {
+            *err = why;
+            rc = after;
+        }
+        disk_unref(targets[t]);
+    }
 
     /* Waiting for requests in flight happens outside the lock. */
     for (size_t i = 0; i < nremoved; i++) {

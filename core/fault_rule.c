@@ -12,11 +12,24 @@
 
 /* Sorted by name: rendering walks this order. */
 const struct fault_mode fault_modes[FAULT_MODE_COUNT] = {
+    [FAULT_MODE_BAD_SECTORS] = {.name = "bad_sectors", .directions = FAULT_READ, .error = EIO,
+                                .heals = true},
+    [FAULT_MODE_CORRUPT_READ] = {.name = "corrupt_read", .directions = FAULT_READ,
+                                 .effect = FAULT_EFFECT_CORRUPT},
+    [FAULT_MODE_CORRUPT_WRITE] = {.name = "corrupt_write", .directions = FAULT_WRITE,
+                                  .effect = FAULT_EFFECT_CORRUPT},
+    [FAULT_MODE_DROP_WRITE] = {.name = "drop_write", .directions = FAULT_WRITE,
+                               .effect = FAULT_EFFECT_DROP},
     [FAULT_MODE_EIO_DISCARD] = {.name = "eio_discard", .directions = FAULT_DISCARD, .error = EIO},
     [FAULT_MODE_EIO_FLUSH] = {.name = "eio_flush", .directions = FAULT_FLUSH, .error = EIO},
     [FAULT_MODE_EIO_READ] = {.name = "eio_read", .directions = FAULT_READ, .error = EIO},
     [FAULT_MODE_EIO_WRITE] = {.name = "eio_write", .directions = FAULT_WRITE, .error = EIO},
-    [FAULT_MODE_SLOW] = {.name = "slow", .directions = FAULT_READ | FAULT_WRITE},
+    [FAULT_MODE_SLOW] = {.name = "slow", .directions = FAULT_READ | FAULT_WRITE,
+                         .effect = FAULT_EFFECT_DELAY},
+    [FAULT_MODE_TORN_WRITE] = {.name = "torn_write", .directions = FAULT_WRITE,
+                               .effect = FAULT_EFFECT_TEAR},
+    /* No directions: the cache is the disk's, not a request's effect. */
+    [FAULT_MODE_VOLATILE] = {.name = "volatile", .effect = FAULT_EFFECT_CACHE},
 };
 
 const struct fault_mode *fault_mode_find(const char *name, size_t len)
@@ -41,11 +54,26 @@ struct fault_rule fault_rule_default(const struct fault_mode *mode)
         .prob_ppm = 1000000,
         .error = mode->error,
     };
-    if (!mode->error) {
+    if (mode->effect == FAULT_EFFECT_DELAY) {
         rule.delay = FAULT_DELAY_FIXED;
         rule.delay_a_ns = SLOW_FAULT_MS * DURATION_NS_PER_MS;
     }
+    if (mode->effect == FAULT_EFFECT_CORRUPT)
+        rule.bits = 1;
+    if (mode->effect == FAULT_EFFECT_CACHE)
+        rule.limit = FAULT_CACHE_LIMIT_DEFAULT;
     return rule;
+}
+
+void fault_rule_set_effect(struct fault_rule *to, const struct fault_rule *from)
+{
+    to->error = from->error;
+    to->delay = from->delay;
+    to->delay_a_ns = from->delay_a_ns;
+    to->delay_b_ns = from->delay_b_ns;
+    to->bits = from->bits;
+    to->keep = from->keep;
+    to->limit = from->limit;
 }
 
 /* ---- errno names ---- */
@@ -119,9 +147,19 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+uint64_t fault_sequence(uint64_t seed, uint64_t x)
+{
+    return splitmix64(seed * 0x2545f4914f6cdd1dull + x);
+}
+
 static uint64_t rule_draw(struct fault_rule *rule)
 {
-    return splitmix64(rule->seed * 0x2545f4914f6cdd1dull + rule->draws++);
+    return fault_sequence(rule->seed, rule->draws++);
+}
+
+uint64_t fault_rule_draw(struct fault_rule *rule)
+{
+    return rule_draw(rule);
 }
 
 /* A uniform double in (0, 1). */
@@ -198,7 +236,7 @@ void fault_rule_format(const struct fault_rule *rule, bool counts, char buf[FAUL
         put(buf, &len, " %s..%s", a, b);
     else if (rule->delay == FAULT_DELAY_TAIL)
         put(buf, &len, " mean=%s p99=%s", a, b);
-    if (!rule->mode->error && rule->directions != rule->mode->directions) {
+    if (rule->mode->effect == FAULT_EFFECT_DELAY && rule->directions != rule->mode->directions) {
         static const char *const words[] = {"read", "write", "flush"};
         for (unsigned i = 0; i < 3; i++) {
             if (rule->directions & (1u << i))
@@ -207,6 +245,23 @@ void fault_rule_format(const struct fault_rule *rule, bool counts, char buf[FAUL
     }
     if (rule->error && rule->error != rule->mode->error)
         put(buf, &len, " errno=%s", fault_errno_name(rule->error));
+    if (rule->mode->effect == FAULT_EFFECT_CORRUPT && rule->bits != 1)
+        put(buf, &len, " bits=%" PRIu32, rule->bits);
+    if (rule->keep)
+        put(buf, &len, " keep=%" PRIu64, rule->keep);
+    if (rule->mode->effect == FAULT_EFFECT_CACHE && rule->limit != FAULT_CACHE_LIMIT_DEFAULT) {
+        static const char units[] = "KMGT";
+        uint64_t v = rule->limit;
+        int u = -1;
+        while (u < 3 && v >= 1024 && v % 1024 == 0) {
+            v /= 1024;
+            u++;
+        }
+        if (u < 0)
+            put(buf, &len, " limit=%" PRIu64, v);
+        else
+            put(buf, &len, " limit=%" PRIu64 "%c", v, units[u]);
+    }
     for (size_t i = 0; i < rule->nranges; i++) {
         const struct fault_range *r = &rule->ranges[i];
         put(buf, &len, "%s%" PRIu64 "-%" PRIu64, i ? "," : " sectors=", r->first, r->last);

@@ -5,15 +5,19 @@
  *   MODE [DELAY] [read] [write] [flush] [KEY=VALUE]...
  *
  * The effect is a mode's: fail with an errno (eio_read, eio_write,
- * eio_flush, eio_discard) or delay (slow: a fixed DURATION, MIN..MAX uniform,
- * or mean=D p99=D, a log-normal tail). The conditions: the directions (slow
+ * eio_flush, eio_discard, bad_sectors), delay (slow: a fixed DURATION,
+ * MIN..MAX uniform, or mean=D p99=D, a log-normal tail), or change the data
+ * (SPEC §2b: corrupt_read and corrupt_write flip bits=N bits, drop_write
+ * stores nothing, torn_write stores the first keep=K sectors); volatile
+ * turns on the disk's write cache (limit=SIZE). The conditions: the directions (slow
  * names them with words), sectors=A-B[,C-D...] (the request overlaps one),
  * after=N (the first N matching requests pass), prob=P% with seed=N (a
  * reproducible draw per matching request), times=N (fires N times, then is
  * spent but stays listed).
  *
  * A rule's identity is its mode and conditions; its effect parameters (the
- * delay, errno=) are not part of it, so "slow 200ms" replaces "slow".
+ * delay, errno=, bits=, keep=, limit=) are not part of it, so "slow 200ms"
+ * replaces "slow".
  */
 #ifndef FAULTFS_FAULT_RULE_H
 #define FAULTFS_FAULT_RULE_H
@@ -32,26 +36,49 @@ enum fault_dir {
 
 /* One request as the rules see it. */
 struct fault_request {
-    unsigned dir;    /* enum fault_dir bits */
-    uint64_t offset; /* bytes */
-    uint64_t length; /* bytes */
+    unsigned dir;     /* enum fault_dir bits */
+    uint64_t offset;  /* bytes */
+    uint64_t length;  /* bytes */
+    bool errors_only; /* data faults pass it by (the stored view of the image) */
+};
+
+/* What a mode's rule does to a request it fires for. */
+enum fault_effect {
+    FAULT_EFFECT_ERROR,   /* fails it before the I/O */
+    FAULT_EFFECT_DELAY,   /* delays it */
+    FAULT_EFFECT_CORRUPT, /* flips bits: in what a read returns, or in what a write stores */
+    FAULT_EFFECT_DROP,    /* a write is acknowledged and not stored */
+    FAULT_EFFECT_TEAR,    /* a write stores only its first sectors */
+    FAULT_EFFECT_CACHE,   /* no request effect: the disk's volatile write cache is on */
 };
 
 /* A named mode of the control protocol. */
 struct fault_mode {
     const char *name;
     unsigned directions; /* what a bare NAME applies to */
-    int error;           /* errno a matching request fails with; 0 = a delay */
+    int error;           /* errno a matching request fails with (0: none) */
+    enum fault_effect effect;
+    bool heals;          /* bad_sectors: a write that covers a sector mends it */
 };
 
+/* Sorted by name, as fault_modes is. */
 enum fault_mode_id {
+    FAULT_MODE_BAD_SECTORS,
+    FAULT_MODE_CORRUPT_READ,
+    FAULT_MODE_CORRUPT_WRITE,
+    FAULT_MODE_DROP_WRITE,
     FAULT_MODE_EIO_DISCARD,
     FAULT_MODE_EIO_FLUSH,
     FAULT_MODE_EIO_READ,
     FAULT_MODE_EIO_WRITE,
     FAULT_MODE_SLOW,
+    FAULT_MODE_TORN_WRITE,
+    FAULT_MODE_VOLATILE,
     FAULT_MODE_COUNT
 };
+
+/* The volatile cache's bound when volatile names none. */
+#define FAULT_CACHE_LIMIT_DEFAULT (64ull << 20)
 
 /* SLOW_FAULT_MS of the seed: the delay of a bare "slow". */
 #define SLOW_FAULT_MS 50
@@ -90,9 +117,12 @@ struct fault_rule {
     uint64_t times;         /* fires at most this often; 0 = no limit */
     uint64_t after;         /* matching requests let through first */
     /* Effect. */
-    int error;              /* errno to fail with; 0 = never fails */
+    int error;              /* errno to fail with; 0 = never fails (torn_write: after storing) */
     enum fault_delay_kind delay;
     uint64_t delay_a_ns, delay_b_ns;
+    uint32_t bits;          /* corrupt_*: bits flipped per request */
+    uint64_t keep;          /* torn_write: sectors stored; 0 = half of the write's */
+    uint64_t limit;         /* volatile: bytes the cache holds at most */
     /* State, kept by the table. */
     uint64_t matched;       /* requests it applied to (after and prob count them) */
     uint64_t fired;         /* requests it delayed or failed */
@@ -117,6 +147,18 @@ bool fault_rule_fires(struct fault_rule *rule);
 
 /* The delay a firing slow RULE gives one request (draws from its sequence). */
 uint64_t fault_rule_delay_ns(struct fault_rule *rule);
+
+/* A number from RULE's seeded sequence: where a firing corrupt rule flips its bits. */
+uint64_t fault_rule_draw(struct fault_rule *rule);
+
+/* Copies the effect (and not the conditions or counts) of FROM into TO. */
+void fault_rule_set_effect(struct fault_rule *to, const struct fault_rule *from);
+
+/*
+ * Element X of the sequence seeded SEED: how a data effect, given one draw
+ * of its rule, picks as many positions as it needs, reproducibly.
+ */
+uint64_t fault_sequence(uint64_t seed, uint64_t x);
 
 /* Longest line fault_rule_format() writes, with its NUL. */
 #define FAULT_RULE_TEXT_MAX 512

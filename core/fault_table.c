@@ -61,6 +61,8 @@ static int index_build(const struct fault_entry *entries, size_t count, struct f
         nspans += entries[i].rule.nranges;
         nwhole += entries[i].rule.nranges == 0;
         ix->dirs |= entries[i].rule.directions;
+        if (entries[i].rule.mode->heals)
+            ix->dirs |= FAULT_TABLE_HEALS;
     }
     ix->whole = malloc((nwhole ? nwhole : 1) * sizeof *ix->whole);
     ix->spans = malloc((nspans ? nspans : 1) * sizeof *ix->spans);
@@ -211,11 +213,7 @@ int fault_table_prepare(struct fault_table *table, const struct fault_edit *edit
         ssize_t same = entries_find(next, n, &e->rule);
         if (same >= 0) {
             /* The same rule with a new effect: it keeps its place and its counts. */
-            struct fault_rule *r = &next[same].rule;
-            r->error = e->rule.error;
-            r->delay = e->rule.delay;
-            r->delay_a_ns = e->rule.delay_a_ns;
-            r->delay_b_ns = e->rule.delay_b_ns;
+            fault_rule_set_effect(&next[same].rule, &e->rule);
         } else if (n == FAULT_TABLE_MAX_RULES) {
             rc = -ENOSPC;
         } else {
@@ -319,12 +317,52 @@ uint64_t fault_table_current_delay_ns(struct fault_table *table, const struct fa
     return delay;
 }
 
-/* The first rule added after SEEN that fails RQ: its -errno, or 0. */
+/* Whether RULE's effect can apply to RQ (a data effect needs data: no discards). */
+static bool effect_applies(const struct fault_rule *rule, const struct fault_request *rq,
+                           bool errors_only)
+{
+    switch (rule->mode->effect) {
+    case FAULT_EFFECT_ERROR:
+        return true;
+    case FAULT_EFFECT_CORRUPT:
+    case FAULT_EFFECT_DROP:
+    case FAULT_EFFECT_TEAR:
+        return !errors_only && !rq->errors_only && !(rq->dir & FAULT_DISCARD);
+    default:
+        return false;
+    }
+}
+
+/* The verdict of the rule E, which fired for RQ. */
+static int verdict_of(struct fault_entry *e, const struct fault_request *rq,
+                      struct fault_verdict *v)
+{
+    const struct fault_rule *r = &e->rule;
+    *v = (struct fault_verdict){
+        .error = -r->error, .mode = r->mode, .rule_id = e->id, .bits = r->bits, .keep = r->keep};
+    if (r->mode->effect == FAULT_EFFECT_CORRUPT)
+        v->draw = fault_rule_draw(&e->rule);
+    /* A data effect lands only on the rule's sectors, where the request has some. */
+    uint64_t first = rq->offset / 512, last = (rq->offset + rq->length - 1) / 512;
+    for (size_t i = 0; i < r->nranges; i++) {
+        struct fault_range in = r->ranges[i];
+        if (in.last < first || in.first > last)
+            continue;
+        v->ranges[v->nranges++] = (struct fault_range){
+            .first = in.first > first ? in.first : first, .last = in.last < last ? in.last : last};
+    }
+    return v->error;
+}
+
+/* The first rule added after SEEN that fires for RQ: its -errno, or 0; the verdict in *V. */
 static int table_check_since(struct fault_table *table, const struct fault_request *rq,
-                             uint64_t seen, uint64_t *mark)
+                             uint64_t seen, uint64_t *mark, bool errors_only,
+                             struct fault_verdict *v)
 {
     struct candidates c;
     int rc = 0;
+    v->mode = NULL;
+    v->error = 0;
     if (!table_may_match(table, rq)) {
         /* No rule for this direction: anything added later is new to this request. */
         if (mark)
@@ -335,12 +373,12 @@ static int table_check_since(struct fault_table *table, const struct fault_reque
     if (mark)
         *mark = table->next_id - 1;
     table_candidates(table, rq, &c);
-    for (size_t i = 0; i < c.count && rc == 0; i++) {
+    for (size_t i = 0; i < c.count && !v->mode; i++) {
         struct fault_entry *e = &table->entries[c.at[i]];
-        if (e->id > seen && e->rule.error && fault_rule_covers(&e->rule, rq) &&
-            fault_rule_fires(&e->rule)) {
+        if (e->id > seen && effect_applies(&e->rule, rq, errors_only) &&
+            fault_rule_covers(&e->rule, rq) && fault_rule_fires(&e->rule)) {
             table->fired[fault_mode_id(e->rule.mode)]++;
-            rc = -e->rule.error;
+            rc = verdict_of(e, rq, v);
         }
     }
     pthread_mutex_unlock(&table->lock);
@@ -348,18 +386,124 @@ static int table_check_since(struct fault_table *table, const struct fault_reque
     return rc;
 }
 
-int fault_table_check(struct fault_table *table, const struct fault_request *rq, uint64_t *seen)
+int fault_table_decide(struct fault_table *table, const struct fault_request *rq, uint64_t *seen,
+                       struct fault_verdict *verdict)
 {
+    struct fault_verdict unused;
     uint64_t mark;
-    int rc = table_check_since(table, rq, 0, &mark);
+    int rc = table_check_since(table, rq, 0, &mark, false, verdict ? verdict : &unused);
     if (seen)
         *seen = mark;
     return rc;
 }
 
-int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen)
+int fault_table_check(struct fault_table *table, const struct fault_request *rq, uint64_t *seen)
 {
-    return table_check_since(table, rq, seen, NULL);
+    return fault_table_decide(table, rq, seen, NULL);
+}
+
+int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen,
+                        struct fault_verdict *verdict)
+{
+    struct fault_verdict v;
+    int rc = table_check_since(table, rq, seen, NULL, true, &v);
+    if (rc < 0 && verdict)
+        *verdict = v;
+    return rc;
+}
+
+/* ---- bad sectors mend when written ---- */
+
+/* RULE's ranges less [FIRST, LAST], into OUT (room for nranges + 1): how many. */
+static size_t ranges_minus(const struct fault_rule *rule, uint64_t first, uint64_t last,
+                           struct fault_range *out, uint64_t *mended)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rule->nranges; i++) {
+        struct fault_range r = rule->ranges[i];
+        if (r.last < first || r.first > last) {
+            out[n++] = r;
+            continue;
+        }
+        uint64_t lo = r.first > first ? r.first : first, hi = r.last < last ? r.last : last;
+        *mended += hi - lo + 1;
+        if (r.first < first)
+            out[n++] = (struct fault_range){r.first, first - 1};
+        if (r.last > last)
+            out[n++] = (struct fault_range){last + 1, r.last};
+    }
+    return n;
+}
+
+int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t length)
+{
+    /* Only sectors the write covers whole. */
+    uint64_t first = (offset + 511) / 512, end = (offset + length) / 512;
+    if (end <= first ||
+        !(atomic_load_explicit(&table->active_dirs, memory_order_acquire) & FAULT_TABLE_HEALS))
+        return 0;
+    uint64_t last = end - 1, mended = 0;
+    const struct fault_request rq = {.dir = FAULT_READ, .offset = first * 512,
+                                     .length = (last - first + 1) * 512};
+    struct candidates c;
+    pthread_mutex_lock(&table->lock);
+    table_candidates(table, &rq, &c);
+    size_t hit = 0;
+    for (size_t i = 0; i < c.count; i++)
+        hit += table->entries[c.at[i]].rule.mode->heals &&
+               fault_rule_covers(&table->entries[c.at[i]].rule, &rq);
+    candidates_free(&c);
+    if (hit == 0) {
+        pthread_mutex_unlock(&table->lock);
+        return 0;
+    }
+    /* Each rule hit may split in two: one more range each, and a rule holds at most 8. */
+    size_t cap = table->count + hit;
+    struct fault_entry *next = malloc(cap * sizeof *next);
+    struct fault_index ix;
+    if (!next) {
+        pthread_mutex_unlock(&table->lock);
+        return -ENOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const struct fault_entry *e = &table->entries[i];
+        if (!e->rule.mode->heals || !fault_rule_covers(&e->rule, &rq)) {
+            next[n++] = *e;
+            continue;
+        }
+        struct fault_range left[FAULT_RULE_MAX_RANGES + 1];
+        size_t nleft = ranges_minus(&e->rule, first, last, left, &mended);
+        /* What is left stays one rule, or two that share its place when it no longer fits. */
+        for (size_t at = 0; at < nleft; at += FAULT_RULE_MAX_RANGES) {
+            size_t k = nleft - at < FAULT_RULE_MAX_RANGES ? nleft - at : FAULT_RULE_MAX_RANGES;
+            next[n] = *e;
+            memcpy(next[n].rule.ranges, left + at, k * sizeof left[0]);
+            next[n].rule.nranges = k;
+            n++;
+        }
+    }
+    if (index_build(next, n, &ix) < 0) {
+        pthread_mutex_unlock(&table->lock);
+        free(next);
+        return -ENOMEM;
+    }
+    struct fault_change change = {.entries = next, .count = n, .next_id = table->next_id,
+                                  .index = ix};
+    fault_table_commit(table, &change);
+    return (int64_t)mended;
+}
+
+uint64_t fault_table_cache_limit(struct fault_table *table)
+{
+    uint64_t limit = 0;
+    pthread_mutex_lock(&table->lock);
+    for (size_t i = 0; i < table->count && !limit; i++) {
+        if (table->entries[i].rule.mode->effect == FAULT_EFFECT_CACHE)
+            limit = table->entries[i].rule.limit;
+    }
+    pthread_mutex_unlock(&table->lock);
+    return limit;
 }
 
 /* ---- views ---- */

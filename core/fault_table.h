@@ -33,6 +33,7 @@ enum fault_edit_op {
     FAULT_EDIT_CLEAR_MODE, /* drop every rule of rule.mode */
     FAULT_EDIT_CLEAR_RULE, /* drop the rule that is the same as rule, if any */
     FAULT_EDIT_CLEAR_ALL,  /* drop every rule */
+    FAULT_EDIT_NONE,       /* no change (a command that is not an edit) */
 };
 
 /* One change to a table; a ctl line parses into one. */
@@ -52,6 +53,9 @@ struct fault_span {
     uint64_t first, last; /* bytes, inclusive */
     size_t entry;         /* index into entries */
 };
+
+/* In active_dirs beside the enum fault_dir bits: some rule mends when written (bad_sectors). */
+#define FAULT_TABLE_HEALS (1u << 8)
 
 struct fault_table {
     /* enum fault_dir bits some rule covers, read without the lock. */
@@ -112,14 +116,44 @@ uint64_t fault_table_delay_ns(struct fault_table *table, const struct fault_requ
 /* The longest delay the rules now in force could give RQ, counted as nothing (to re-time it). */
 uint64_t fault_table_current_delay_ns(struct fault_table *table, const struct fault_request *rq);
 
+/* What step 2 decided for one request: the first added rule that fired, if any. */
+struct fault_verdict {
+    int error;                     /* -errno the request fails with (a data effect: after it) */
+    const struct fault_mode *mode; /* of the rule that fired; NULL: none did */
+    uint64_t rule_id;
+    /* A data effect (mode->effect CORRUPT, DROP or TEAR), to apply during the I/O: */
+    uint32_t bits;   /* bits to flip */
+    uint64_t keep;   /* sectors a torn write stores; 0 = half */
+    uint64_t draw;   /* seeds where the bits go */
+    size_t nranges;  /* where the effect lands: these sectors of the request; 0 = all of it */
+    struct fault_range ranges[FAULT_RULE_MAX_RANGES];
+};
+
 /*
  * Step 2: 0 if RQ may proceed, else -errno of the first added rule that
- * fires. *SEEN (may be NULL) gets the mark fault_table_recheck needs.
+ * fires. *SEEN (may be NULL) gets the mark fault_table_recheck needs;
+ * *VERDICT (may be NULL) the rule that fired and its data effect, which a
+ * rule added before any error rule that fires wins.
  */
+int fault_table_decide(struct fault_table *table, const struct fault_request *rq, uint64_t *seen,
+                       struct fault_verdict *verdict);
+
+/* fault_table_decide without the verdict. */
 int fault_table_check(struct fault_table *table, const struct fault_request *rq, uint64_t *seen);
 
-/* Step 4: as the check, for the rules added since it (SEEN). */
-int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen);
+/* Step 4: as the check, for the error rules added since it (SEEN). */
+int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen,
+                        struct fault_verdict *verdict);
+
+/*
+ * A write stored bytes [OFFSET, OFFSET + LENGTH): the sectors it covers
+ * whole are no longer bad (bad_sectors rules lose them; a rule left with
+ * none goes). Returns how many sectors were mended, or -ENOMEM.
+ */
+int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t length);
+
+/* The limit= of the table's volatile rule, or 0 when it has none. */
+uint64_t fault_table_cache_limit(struct fault_table *table);
 
 /* The rules, sorted by mode name then age, in a malloc'd array (*COUNT long); NULL if out of memory. */
 struct fault_rule *fault_table_copy(struct fault_table *table, size_t *count);

@@ -111,8 +111,11 @@ static int key_sectors(struct rule_ctx *c, const char *v, size_t len)
 
 static int key_errno(struct rule_ctx *c, const char *v, size_t len)
 {
-    if (!c->mode->error)
-        return rule_fail(c, "%s: '%s': %s", "errno= goes with the eio_ modes (slow only delays)");
+    if (!c->mode->error && c->mode->effect != FAULT_EFFECT_TEAR)
+        return rule_fail(c, "%s: '%s': %s",
+                         c->mode->effect == FAULT_EFFECT_DELAY
+                             ? "errno= goes with the eio_ modes (slow only delays)"
+                             : "errno= goes with the eio_ modes, bad_sectors and torn_write");
     int e = fault_errno_by_name(v, len);
     if (!e)
         return rule_fail(c, "%s: bad errno '%s': %s",
@@ -162,13 +165,50 @@ static int key_count(struct rule_ctx *c, const char *v, size_t len, uint64_t *ou
 
 static int key_tail(struct rule_ctx *c, const char *v, size_t len, uint64_t *out)
 {
-    if (c->mode->error)
+    if (c->mode->effect != FAULT_EFFECT_DELAY)
         return rule_fail(c, "%s: '%s': %s", "mean= and p99= go with slow");
     return parse_duration(c, v, len, out);
 }
 
-static const char *const rule_keys[] = {"sectors", "errno", "prob", "seed",
-                                        "times",   "after", "mean", "p99"};
+/* Most bits one corrupt rule flips in a request. */
+#define RULE_BITS_MAX 65536
+/* The volatile cache's bounds: a block at least, and what a test box can spare. */
+#define RULE_CACHE_MIN 4096
+#define RULE_CACHE_MAX (64ull << 30)
+
+static int key_bits(struct rule_ctx *c, const char *v, size_t len)
+{
+    uint64_t n;
+    if (c->mode->effect != FAULT_EFFECT_CORRUPT)
+        return rule_fail(c, "%s: '%s': %s", "bits= goes with corrupt_read and corrupt_write");
+    int rc = key_count(c, v, len, &n, true);
+    if (rc == 0 && n > RULE_BITS_MAX)
+        return rule_fail(c, "%s: bad count '%s': %s", "at most 65536 bits per request");
+    c->rule->bits = (uint32_t)n;
+    return rc;
+}
+
+static int key_keep(struct rule_ctx *c, const char *v, size_t len)
+{
+    if (c->mode->effect != FAULT_EFFECT_TEAR)
+        return rule_fail(c, "%s: '%s': %s", "keep= goes with torn_write");
+    return key_count(c, v, len, &c->rule->keep, true);
+}
+
+static int key_limit(struct rule_ctx *c, const char *v, size_t len)
+{
+    const char *why;
+    if (c->mode->effect != FAULT_EFFECT_CACHE)
+        return rule_fail(c, "%s: '%s': %s", "limit= goes with volatile");
+    if (ctl_parse_size(v, len, &c->rule->limit, &why) < 0)
+        return rule_fail(c, "%s: bad size '%s': %s", why);
+    if (c->rule->limit < RULE_CACHE_MIN || c->rule->limit > RULE_CACHE_MAX)
+        return rule_fail(c, "%s: bad size '%s': %s", "must be from 4K to 64G");
+    return 0;
+}
+
+static const char *const rule_keys[] = {"sectors", "errno", "prob", "seed", "times", "after",
+                                        "mean",    "p99",   "bits", "keep", "limit"};
 
 static int rule_key(struct rule_ctx *c, const char *eq)
 {
@@ -181,7 +221,8 @@ static int rule_key(struct rule_ctx *c, const char *eq)
     if (i == sizeof rule_keys / sizeof rule_keys[0])
         return rule_fail(c, "%s: unknown key in '%s': %s",
                          "expected sectors=, errno=, prob=, seed=, times=, after= (and mean=, "
-                         "p99= for slow)");
+                         "p99= for slow, bits= for corrupt_*, keep= for torn_write, limit= for "
+                         "volatile)");
     if (c->seen & (1u << i))
         return rule_fail(c, "%s: '%s': %s", "this key is given twice");
     c->seen |= 1u << i;
@@ -200,8 +241,14 @@ static int rule_key(struct rule_ctx *c, const char *eq)
         return key_count(c, v, vlen, &c->rule->after, false);
     case 6:
         return key_tail(c, v, vlen, &c->mean_ns);
-    default:
+    case 7:
         return key_tail(c, v, vlen, &c->p99_ns);
+    case 8:
+        return key_bits(c, v, vlen);
+    case 9:
+        return key_keep(c, v, vlen);
+    default:
+        return key_limit(c, v, vlen);
     }
 }
 
@@ -211,7 +258,7 @@ static int rule_word(struct rule_ctx *c)
 {
     static const char *const dir_words[] = {"read", "write", "flush"};
     const struct ctl_word *w = c->w;
-    if (c->mode->error) {
+    if (c->mode->effect != FAULT_EFFECT_DELAY) {
         char q[CTL_QUOTE_MAX + 4];
         return ctl_fail(c->err, c->line->number, w->column, "%s: unexpected argument '%s'",
                         c->mode->name, ctl_quote(w, q));
@@ -252,12 +299,21 @@ static int rule_word(struct rule_ctx *c)
 
 /* ---- the rule as a whole ---- */
 
+/* Keys that only the volatile cache's limit= may be given with: the cache is the whole disk's. */
+#define RULE_CONDITION_KEYS 0x3du /* sectors prob seed times after (errno: its own message) */
+
 static int rule_finish(struct rule_ctx *c)
 {
     struct fault_rule *r = c->rule;
+    const struct ctl_word *first = &c->line->words[0];
+    if (c->mode->effect == FAULT_EFFECT_CACHE && (c->seen & RULE_CONDITION_KEYS))
+        return ctl_fail(c->err, c->line->number, first->column,
+                        "volatile: the cache is the whole disk's: it takes limit= only");
+    if (c->mode->heals && r->nranges == 0)
+        return ctl_fail(c->err, c->line->number, first->column,
+                        "bad_sectors: sectors=A-B[,C-D...] is required (the sectors that are bad)");
     if (c->mean_ns || c->p99_ns) {
         char q[CTL_QUOTE_MAX + 4];
-        const struct ctl_word *first = &c->line->words[0];
         if (!c->mean_ns || !c->p99_ns || c->delay_set)
             return ctl_fail(c->err, c->line->number, first->column,
                             "%s: a tail is mean=DURATION p99=DURATION, without another delay ('%s')",

@@ -2,6 +2,7 @@
 #include "ctl_file.h"
 
 #include "ctl_parse.h"
+#include "disk_control.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -119,7 +120,7 @@ static int ctl_commit(struct faultfs *fs, struct handle *h, struct ff_error *err
         ndetached = batch_detached(fs, batch, detached);
         rc = disk_registry_apply(&fs->disks, batch, err);
     } else {
-        rc = ctl_batch_apply_faults(batch, &h->disk->faults);
+        rc = disk_control_apply(h->disk, batch, err);
     }
 
     /* Requests parked under the old rules wait only as long as the new ones say. */

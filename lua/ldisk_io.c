@@ -346,7 +346,7 @@ int ldisk_fault_inject(lua_State *L)
     LDisk *d = ldisk_live(L, "fault_inject");
     const char *mode = luaL_checkstring(L, 2);
     if (!word_ok(mode) || !fault_mode_find(mode, strlen(mode)))
-        return luaL_error(L, "fault_inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
+        return luaL_error(L, "fault_inject: unknown mode '%s' (expected " CTL_MODE_NAMES ")",
                           mode);
     if (lua_type(L, 3) == LUA_TSTRING && !word_ok(lua_tostring(L, 3)))
         return luaL_error(L, "fault_inject: bad duration '%s'", lua_tostring(L, 3));
@@ -359,7 +359,7 @@ int ldisk_clear_faults(lua_State *L)
     LDisk *d = ldisk_live(L, "clear_faults");
     const char *mode = luaL_optstring(L, 2, NULL);
     if (mode && !word_ok(mode)) /* one word: the parser names an unknown one */
-        return luaL_error(L, "clear_faults: unknown mode '%s' (expected eio_read, eio_write, eio_flush, eio_discard, slow)",
+        return luaL_error(L, "clear_faults: unknown mode '%s' (expected " CTL_MODE_NAMES ")",
                           mode);
     char prefix[160];
     snprintf(prefix, sizeof prefix, "clear %s", mode ? mode : "");

@@ -141,12 +141,9 @@ static int cmd_inject(const char *target, int argc, char **argv)
 {
     char line[4096];
     if (argc < 1)
-        return faultctl_fail("inject needs a MODE (eio_read, eio_write, eio_flush, eio_discard or "
-                             "slow [DURATION]) and its keys");
+        return faultctl_fail("inject needs a MODE (" CTL_MODE_NAMES ") and its keys");
     if (!fault_mode_find(argv[0], strlen(argv[0])))
-        return faultctl_fail("inject: unknown mode '%s' (expected eio_read, eio_write, eio_flush, "
-                             "eio_discard, slow)",
-                             argv[0]);
+        return faultctl_fail("inject: unknown mode '%s' (expected " CTL_MODE_NAMES ")", argv[0]);
     return join_line(line, sizeof line, "", argc, argv) || send_batch(target, CTL_SCOPE_DISK, line);
 }
 

@@ -26,7 +26,7 @@ check "leaves slow" same "$(fc "$MNT/vda" status | sed -n 2p)" "slow 20ms       
 check "clear" fc "$MNT/vda" clear
 check "leaves nothing" same "$(fc "$MNT/vda" status)" "(no faults)"
 
-check "a bad mode is named before sending" fails_with "faultctl: inject: unknown mode 'eio_raed' (expected eio_read, eio_write, eio_flush, eio_discard, slow)" fc "$MNT/vda" inject eio_raed
+check "a bad mode is named before sending" fails_with "faultctl: inject: unknown mode 'eio_raed' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile)" fc "$MNT/vda" inject eio_raed
 check "inject clear is not a mode (clear is its own command)" fails_with "faultctl: inject: unknown mode 'clear'" fc "$MNT/vda" inject clear
 check "mount commands sent to a disk say where they go" fails_with "faultctl: $MNT/vda is a disk: attach, detach and list go to its mount" fc "$MNT/vda" attach x "$WORK/b.img"
 check "fault commands sent to the mount say where they go" fails_with "faultctl: $MNT is a mount: faults go to one of its disks ($MNT/ID)" fc "$MNT" inject eio_read

@@ -20,7 +20,7 @@ echo "slow 1ms" >"$MNT/vda/ctl"
 write_block vda
 check "2 injected EIOs and 1 delay fired" same "$(stat_field vda faults_fired)" 3
 check "counted per mode" same "$(tr -d ' \n' <"$MNT/vda/stats" | grep -o '"fired":{[^}]*}')" \
-    '"fired":{"eio_discard":0,"eio_flush":0,"eio_read":2,"eio_write":0,"slow":1}'
+    '"fired":{"bad_sectors":0,"corrupt_read":0,"corrupt_write":0,"drop_write":0,"eio_discard":0,"eio_flush":0,"eio_read":2,"eio_write":0,"slow":1,"torn_write":0,"volatile":0}'
 check "failed reads counted" same "$(stat_field vda failed_reads)" 2
 check "failed reads moved no bytes" same "$(stat_field vda read_bytes)" 12288
 echo clear >"$MNT/vda/ctl"

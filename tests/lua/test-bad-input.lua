@@ -49,14 +49,14 @@ end)
 
 test("unknown modes", function(t)
   H.raises(t, function() disk:fault_inject("eio") end,
-    "fault_inject: unknown mode 'eio' (expected eio_read, eio_write, eio_flush, eio_discard, slow)")
+    "fault_inject: unknown mode 'eio' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile)")
   H.raises(t, function() disk:fault_inject("clear") end, "fault_inject: unknown mode 'clear'")
   H.raises(t, function() disk:fault_inject("eio_read\neio_write") end, "fault_inject: unknown mode 'eio_read")
   H.raises(t, function() disk:fault_inject("slow", "5x") end,
     "fault_inject: slow: bad duration '5x': unknown unit (use ns, us, ms, s, m or h)")
   H.raises(t, function() disk:fault_inject("eio_read", "1s") end, "fault_inject: eio_read: unexpected argument '1s'")
   H.raises(t, function() disk:clear_faults("nope") end,
-    "clear_faults: clear: unknown mode 'nope' (expected eio_read, eio_write, eio_flush, eio_discard, slow)")
+    "clear_faults: clear: unknown mode 'nope' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile)")
   unchanged(t)
 end)
 

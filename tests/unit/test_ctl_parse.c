@@ -82,7 +82,7 @@ Test(ctl_parse, empty_batch_is_a_no_op)
 Test(ctl_parse, unknown_command_names_it)
 {
     parse_err(CTL_SCOPE_DISK, "bogus", 1, 1,
-              "unknown command 'bogus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
+              "unknown command 'bogus' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile, clear, powercut, mark or trace)");
 }
 
 Test(ctl_parse, bad_line_in_a_batch_is_located)
@@ -106,7 +106,7 @@ Test(ctl_parse, errors_of_each_fault_command)
     parse_err(CTL_SCOPE_DISK, "eio_write 1", 1, 11, "eio_write: unexpected argument '1'");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "clear fast", 1, 7,
-              "clear: unknown mode 'fast' (expected eio_read, eio_write, eio_flush, eio_discard, slow)");
+              "clear: unknown mode 'fast' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile)");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "clear slow eio_read", 1, 12,
               "slow: bad duration 'eio_read': expected a number such as 50ms");
@@ -114,19 +114,19 @@ Test(ctl_parse, errors_of_each_fault_command)
     parse_err(CTL_SCOPE_DISK, "attach a /b", 1, 1, "'attach' belongs in the mount's ctl, not a disk's");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "EIO_READ", 1, 1,
-              "unknown command 'EIO_READ' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
+              "unknown command 'EIO_READ' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile, clear, powercut, mark or trace)");
 }
 
 Test(ctl_parse, control_bytes_are_not_echoed)
 {
     parse_err(CTL_SCOPE_DISK, "bo\x1bgus", 1, 1,
-              "unknown command 'bo\\x1bgus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
+              "unknown command 'bo\\x1bgus' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile, clear, powercut, mark or trace)");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "bo\xffgus", 1, 1,
-              "unknown command 'bo\\xffgus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
+              "unknown command 'bo\\xffgus' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile, clear, powercut, mark or trace)");
     ctl_batch_free(&batch);
     parse_err(CTL_SCOPE_DISK, "b\xc3\xa9gus", 1, 1,
-              "unknown command 'b\xc3\xa9gus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
+              "unknown command 'b\xc3\xa9gus' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile, clear, powercut, mark or trace)");
     ctl_batch_free(&batch);
     const char nul[] = "eio_read\0x";
     cr_assert_eq(ctl_parse(CTL_SCOPE_DISK, nul, sizeof nul - 1, &batch, &err), -EINVAL);
@@ -288,7 +288,7 @@ Test(ctl_parse, apply_is_all_or_nothing_on_the_table)
 
     /* A bad line refuses the whole batch before anything reaches the table. */
     parse_err(CTL_SCOPE_DISK, "clear\nbogus\n", 2, 1,
-              "unknown command 'bogus' (expected eio_read, eio_write, eio_flush, eio_discard, slow or clear)");
+              "unknown command 'bogus' (expected eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read, corrupt_write, drop_write, torn_write, bad_sectors, volatile, clear, powercut, mark or trace)");
     fault_table_render(&table, text, sizeof text);
     cr_assert_str_eq(text, "eio_write  # matched=0 fired=0\nslow 2ms  # matched=0 fired=0\n");
     fault_table_destroy(&table);
@@ -328,7 +328,7 @@ Test(ctl_parse, every_rule_key_names_its_mistake)
         {"eio_read seed=x", 10, "eio_read: bad count 'seed=x': expected a whole number"},
         {"eio_read times=1 times=2", 18, "eio_read: 'times=2': this key is given twice"},
         {"eio_read colour=red", 10,
-         "eio_read: unknown key in 'colour=red': expected sectors=, errno=, prob=, seed=, times=, after= (and mean=, p99= for slow)"},
+         "eio_read: unknown key in 'colour=red': expected sectors=, errno=, prob=, seed=, times=, after= (and mean=, p99= for slow, bits= for corrupt_*, keep= for torn_write, limit= for volatile)"},
         {"slow errno=EIO", 6, "slow: 'errno=EIO': errno= goes with the eio_ modes (slow only delays)"},
         {"eio_read mean=5ms", 10, "eio_read: 'mean=5ms': mean= and p99= go with slow"},
         {"slow mean=5ms", 1, "slow: a tail is mean=DURATION p99=DURATION, without another delay ('slow')"},

@@ -228,10 +228,10 @@ Test(fault_rule, the_recheck_sees_only_rules_added_since_the_check)
     struct fault_request rq = read_at(0, 1);
     uint64_t seen;
     cr_assert_eq(fault_table_check(&table, &rq, &seen), -EIO);
-    cr_assert_eq(fault_table_recheck(&table, &rq, seen), 0, "the rule decided once already");
+    cr_assert_eq(fault_table_recheck(&table, &rq, seen, NULL), 0, "the rule decided once already");
     fault_table_destroy(&table);
     fault_table_init(&table);
     cr_assert_eq(fault_table_check(&table, &rq, &seen), 0);
     apply("eio_read\n");
-    cr_assert_eq(fault_table_recheck(&table, &rq, seen), -EIO, "switched on during the I/O");
+    cr_assert_eq(fault_table_recheck(&table, &rq, seen, NULL), -EIO, "switched on during the I/O");
 }
