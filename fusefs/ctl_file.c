@@ -1,4 +1,4 @@
-/* The control files: MOUNT/ctl (attach, detach, list), ID/ctl (faults) and ID/stats. */
+/* The control files: MOUNT/ctl (attach, detach, list), ID/ctl (faults), ID/stats and ID/trace. */
 #include "ctl_file.h"
 
 #include "ctl_parse.h"
@@ -56,6 +56,9 @@ int ctl_file_snapshot(struct faultfs *fs, struct handle *h)
         return snapshot_faults(h);
     case NODE_STATS:
         return snapshot_json(h, disk_stats_json(h->disk));
+    case NODE_TRACE:
+        h->text = io_trace_render(&h->disk->trace, &h->text_len);
+        return h->text ? 0 : -ENOMEM;
     default:
         return -EINVAL;
     }

@@ -38,7 +38,7 @@ struct faultfs {
 
 /*
  * Inodes: 1 is the root, 2 the mount's ctl; disk serial S (S >= 1, never
- * reused) owns 4S (its directory) to 4S+3. Numbers are never recycled, so a
+ * reused) owns 8S (its directory) to 8S+7. Numbers are never recycled, so a
  * stale inode of a detached disk can never reach a newer one.
  */
 enum node_kind {
@@ -48,7 +48,19 @@ enum node_kind {
     NODE_IMAGE,
     NODE_DISK_CTL,
     NODE_STATS,
+    NODE_TRACE,  /* the I/O trace, JSON lines */
+    NODE_STORED, /* the image as stored: data faults and the volatile cache pass it by */
+    NODE_LAST = NODE_STORED,
 };
+
+#define NODES_PER_DISK 8
+_Static_assert(NODE_LAST - NODE_DISK_DIR < NODES_PER_DISK, "a disk's nodes fit its inodes");
+
+/* The nodes whose reads and writes are the disk's I/O. */
+static inline bool node_is_image(enum node_kind kind)
+{
+    return kind == NODE_IMAGE || kind == NODE_STORED;
+}
 
 #define INO_MOUNT_CTL 2
 
@@ -56,7 +68,7 @@ _Static_assert(FUSE_ROOT_ID == 1, "the root inode number is fixed by the protoco
 
 static inline fuse_ino_t node_ino(uint64_t serial, enum node_kind kind)
 {
-    return (fuse_ino_t)(serial * 4 + (uint64_t)(kind - NODE_DISK_DIR));
+    return (fuse_ino_t)(serial * NODES_PER_DISK + (uint64_t)(kind - NODE_DISK_DIR));
 }
 
 static inline enum node_kind node_kind_of(fuse_ino_t ino, uint64_t *serial)
@@ -65,8 +77,8 @@ static inline enum node_kind node_kind_of(fuse_ino_t ino, uint64_t *serial)
         return NODE_ROOT;
     if (ino == INO_MOUNT_CTL)
         return NODE_MOUNT_CTL;
-    *serial = ino / 4;
-    return (enum node_kind)(NODE_DISK_DIR + ino % 4);
+    *serial = ino / NODES_PER_DISK;
+    return (enum node_kind)(NODE_DISK_DIR + ino % NODES_PER_DISK);
 }
 
 /* A ctl batch being written: everything written through one open file, applied at close. */

@@ -1,6 +1,6 @@
 /*
  * The namespace of a mount and the FUSE callbacks: MOUNT/ctl, MOUNT/ID/
- * {image,ctl,stats}. Data requests are handed to image_io.c and ctl_file.c.
+ * {image,ctl,stats,trace,stored}. Data requests are handed to image_io.c and ctl_file.c.
  *
  * Entries and attributes are never cached (timeouts of 0), so an attach or a
  * detach shows at the very next lookup.
@@ -25,6 +25,8 @@ static const char *const disk_file_names[] = {
     [NODE_IMAGE] = "image",
     [NODE_DISK_CTL] = "ctl",
     [NODE_STATS] = "stats",
+    [NODE_TRACE] = "trace",
+    [NODE_STORED] = "stored",
 };
 
 /* ---- attributes ---- */
@@ -87,6 +89,7 @@ static int attr_of(struct faultfs *fs, fuse_ino_t ino, struct stat *st, struct d
         attr_base(st, ino, S_IFDIR | 0755);
         break;
     case NODE_IMAGE:
+    case NODE_STORED:
         rc = attr_image(disk, ino, st);
         break;
     case NODE_DISK_CTL:
@@ -133,7 +136,7 @@ static void faultfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     if (kind != NODE_DISK_DIR)
         return (void)fuse_reply_err(req, ENOTDIR);
-    for (enum node_kind k = NODE_IMAGE; k <= NODE_STATS; k++) {
+    for (enum node_kind k = NODE_IMAGE; k <= NODE_LAST; k++) {
         if (strcmp(name, disk_file_names[k]) == 0)
             return (void)reply_entry(req, node_ino(serial, k));
     }
@@ -163,7 +166,7 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
     /* The O_TRUNC of `echo cmd > ctl` arrives as a size of 0: a ctl file has nothing to cut. */
     if ((to_set & FUSE_SET_ATTR_SIZE) &&
         !((kind == NODE_MOUNT_CTL || kind == NODE_DISK_CTL) && attr->st_size == 0))
-        return (void)fuse_reply_err(req, kind == NODE_IMAGE ? EPERM : EACCES);
+        return (void)fuse_reply_err(req, node_is_image(kind) ? EPERM : EACCES);
 
     int rc = attr_of(fs, ino, &st, &disk);
     /*
@@ -175,7 +178,7 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
                     ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid) ||
                     ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid)))
         rc = -EPERM;
-    if (rc == 0 && kind == NODE_IMAGE && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+    if (rc == 0 && node_is_image(kind) && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
         struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
         if (to_set & FUSE_SET_ATTR_ATIME)
             times[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
@@ -286,7 +289,7 @@ static int listing_disk(struct disk *disk, struct listing *l)
     int rc = listing_add(l, ".", node_ino(disk->serial, NODE_DISK_DIR), S_IFDIR);
     if (rc == 0)
         rc = listing_add(l, "..", FUSE_ROOT_ID, S_IFDIR);
-    for (enum node_kind k = NODE_IMAGE; k <= NODE_STATS && rc == 0; k++)
+    for (enum node_kind k = NODE_IMAGE; k <= NODE_LAST && rc == 0; k++)
         rc = listing_add(l, disk_file_names[k], node_ino(disk->serial, k), S_IFREG);
     return rc;
 }
@@ -422,7 +425,7 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 
     if (kind == NODE_ROOT || kind == NODE_DISK_DIR)
         return (void)fuse_reply_err(req, EISDIR);
-    if (kind == NODE_STATS && access != O_RDONLY)
+    if ((kind == NODE_STATS || kind == NODE_TRACE) && access != O_RDONLY)
         return (void)fuse_reply_err(req, EACCES);
     /* Control is the mounting user's (and root's), whatever -o allow_other lets others see. */
     if ((kind == NODE_MOUNT_CTL || kind == NODE_DISK_CTL) && access != O_RDONLY) {
@@ -438,7 +441,7 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
         handle_free(h);
         return (void)fuse_reply_err(req, ENOENT);
     }
-    if (kind != NODE_IMAGE && access != O_WRONLY) {
+    if (!node_is_image(kind) && access != O_WRONLY) {
         int rc = ctl_file_snapshot(fs, h);
         if (rc < 0) {
             handle_free(h);
@@ -463,8 +466,8 @@ static void faultfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
     struct handle *h = handle_of(fi);
     (void)ino;
-    if (h->kind == NODE_IMAGE)
-        return (void)image_io_read(req, h->disk, size, off);
+    if (node_is_image(h->kind))
+        return (void)image_io_read(req, h->disk, h->kind == NODE_STORED, size, off);
     reply_slice(req, h, size, off);
 }
 
@@ -475,7 +478,9 @@ static void faultfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
     (void)ino;
     switch (h->kind) {
     case NODE_IMAGE:
-        return (void)image_io_write(req, h->disk, buf, size, off, fi->flags);
+    case NODE_STORED:
+        return (void)image_io_write(req, h->disk, h->kind == NODE_STORED, buf, size, off,
+                                    fi->flags);
     case NODE_MOUNT_CTL:
     case NODE_DISK_CTL:
         return (void)ctl_file_write(req, h, buf, size);
@@ -498,8 +503,8 @@ static void faultfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
 {
     struct handle *h = handle_of(fi);
     (void)ino;
-    if (h->kind == NODE_IMAGE)
-        return (void)image_io_fsync(req, h->disk, datasync);
+    if (node_is_image(h->kind))
+        return (void)image_io_fsync(req, h->disk, h->kind == NODE_STORED, datasync);
     /* On a ctl file, fsync() applies what was written so far, as close() would. */
     if (h->kind == NODE_MOUNT_CTL || h->kind == NODE_DISK_CTL)
         return (void)fuse_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
@@ -511,9 +516,9 @@ static void faultfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t of
 {
     struct handle *h = handle_of(fi);
     (void)ino;
-    if (h->kind != NODE_IMAGE)
+    if (!node_is_image(h->kind))
         return (void)fuse_reply_err(req, EOPNOTSUPP);
-    image_io_fallocate(req, h->disk, mode, offset, length);
+    image_io_fallocate(req, h->disk, h->kind == NODE_STORED, mode, offset, length);
 }
 
 /* ---- session ---- */

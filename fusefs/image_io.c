@@ -46,8 +46,6 @@ static ssize_t image_splice(struct disk_request *rq, uint64_t len)
             int err = errno;
             reply_pipe_discard();
             /* EINVAL: no splice from this file; EAGAIN: more pages than the pipe holds. */
-            if (err == EINVAL || err == EAGAIN)
-                rq->buf = reply_buffer_get(rq->length);
             return -err;
         }
         if (n == 0)
@@ -69,11 +67,18 @@ static void reply_spliced(fuse_req_t req, const struct read_reply *r, size_t n)
         reply_pipe_discard();
 }
 
+/* The disk request's buffer step: the replying thread's own buffer. */
+static void *image_buffer(struct disk_request *rq)
+{
+    return reply_buffer_get(rq->length);
+}
+
 static void finish_read(fuse_req_t req, struct disk_request *rq)
 {
     struct read_reply r = {.pipe = {-1, -1}};
     rq->read = NULL;
     rq->buf = NULL;
+    rq->buffer = image_buffer;
     /* The reply comes from memory this thread owns: see reply_buffer.c. */
     if (rq->length >= IMAGE_SPLICE_MIN && rq->length <= FAULTFS_MAX_READ &&
         faultfs_of(req)->splice_replies && reply_pipe_get(rq->length + IMAGE_PAGE, r.pipe) == 0) {
@@ -162,17 +167,21 @@ static void image_start(fuse_req_t req, struct disk_request *rq)
 
 /* ---- entry points ---- */
 
-void image_io_read(fuse_req_t req, struct disk *disk, size_t size, off_t off)
+void image_io_read(fuse_req_t req, struct disk *disk, bool stored, size_t size, off_t off)
 {
-    struct disk_request rq = {
-        .disk = disk, .op = DISK_OP_READ, .offset = (uint64_t)off, .length = size};
+    struct disk_request rq = {.disk = disk,
+                              .op = DISK_OP_READ,
+                              .offset = (uint64_t)off,
+                              .length = size,
+                              .stored = stored};
     image_start(req, &rq);
 }
 
-void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t size, off_t off,
-                    int flags)
+void image_io_write(fuse_req_t req, struct disk *disk, bool stored, const char *buf, size_t size,
+                    off_t off, int flags)
 {
     struct disk_request rq = {.disk = disk,
+                              .stored = stored,
                               .op = DISK_OP_WRITE,
                               .offset = (uint64_t)off,
                               .length = size,
@@ -181,7 +190,8 @@ void image_io_write(fuse_req_t req, struct disk *disk, const char *buf, size_t s
     image_start(req, &rq);
 }
 
-void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, off_t length)
+void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode, off_t off,
+                        off_t length)
 {
     /* What QEMU sends for discard and write-zeroes, plus plain preallocation inside the image. */
     enum disk_op op;
@@ -195,13 +205,17 @@ void image_io_fallocate(fuse_req_t req, struct disk *disk, int mode, off_t off, 
         return (void)fuse_reply_err(req, EOPNOTSUPP);
     if (off < 0 || length <= 0)
         return (void)fuse_reply_err(req, EINVAL);
-    struct disk_request rq = {
-        .disk = disk, .op = op, .offset = (uint64_t)off, .length = (uint64_t)length};
+    struct disk_request rq = {.disk = disk,
+                              .op = op,
+                              .offset = (uint64_t)off,
+                              .length = (uint64_t)length,
+                              .stored = stored};
     image_start(req, &rq);
 }
 
-void image_io_fsync(fuse_req_t req, struct disk *disk, int datasync)
+void image_io_fsync(fuse_req_t req, struct disk *disk, bool stored, int datasync)
 {
-    struct disk_request rq = {.disk = disk, .op = DISK_OP_FLUSH, .flags = datasync ? 1 : 0};
+    struct disk_request rq = {
+        .disk = disk, .op = DISK_OP_FLUSH, .flags = datasync ? 1 : 0, .stored = stored};
     image_start(req, &rq);
 }
