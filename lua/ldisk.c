@@ -96,8 +96,12 @@ static void disk_set_image(lua_State *L, int di, LDisk *d, const char *what, con
         luaL_error(L, "%s: %s", what, why);
     }
     d->in_mount = true;
-    /* Sector I/O goes through the mount: the daemon's pipeline, faults and counts apply. */
-    snprintf(line, sizeof line, "%s/image", d->mount_id);
+    /*
+     * Sector I/O goes through the mount: the daemon's pipeline, faults and
+     * counts apply. Through ID/stored, the image as stored: data faults and
+     * the volatile cache are the guest's view, and these calls the truth.
+     */
+    snprintf(line, sizeof line, "%s/stored", d->mount_id);
     int fd = lmount_open_file(m, line, O_RDWR);
     if (fd < 0) {
         disk_drop_image(L, di, d); /* nothing stays attached */
@@ -403,6 +407,10 @@ static const luaL_Reg disk_methods[] = {
     {"fault_inject", ldisk_fault_inject},
     {"clear_faults", ldisk_clear_faults},
     {"active_faults", ldisk_active_faults},
+    {"powercut", ldisk_powercut},
+    {"mark", ldisk_mark},
+    {"trace", ldisk_trace},
+    {"read_trace", ldisk_read_trace},
     {"detach", disk_detach},
     {"is_detached", disk_is_detached},
     {"size", disk_size_method},

@@ -54,5 +54,9 @@ int ldisk_write_sectors(lua_State *L);
 int ldisk_fault_inject(lua_State *L);
 int ldisk_clear_faults(lua_State *L);
 int ldisk_active_faults(lua_State *L);
+int ldisk_powercut(lua_State *L);
+int ldisk_mark(lua_State *L);
+int ldisk_trace(lua_State *L);
+int ldisk_read_trace(lua_State *L);
 
 #endif

@@ -3,8 +3,10 @@
  * the raw image bytes through MOUNT/<vm>.<id>/image, so the daemon runs them
  * through the very pipeline the guest's requests take (sleep if slow, check,
  * I/O, re-check; counted in stats): no QEMU in between, no second copy of
- * the fault rules here. fault_inject, clear_faults and active_faults write
- * and read the disk's ctl.
+ * the fault rules here; they go through ID/stored, so what they see is what
+ * the image holds, whatever data faults the guest is given. fault_inject,
+ * clear_faults, active_faults, powercut, mark and trace write and read the
+ * disk's ctl; read_trace reads ID/trace.
  */
 #include "ldisk_i.h"
 
@@ -282,8 +284,10 @@ static void add_sectors(struct line_buf *l, int index)
     }
 }
 
-static const char *const rule_options[] = {"delay", "directions", "sectors", "errno", "prob",
-                                           "seed",  "times",      "after",   "mean",  "p99"};
+static const char *const rule_options[] = {"delay", "directions", "sectors", "errno",
+                                           "prob",  "seed",       "times",   "after",
+                                           "mean",  "p99",        "bits",    "keep",
+                                           "limit"};
 #define RULE_OPTIONS (sizeof rule_options / sizeof rule_options[0])
 
 /* The ctl line of PREFIX (a mode, or "clear MODE") with what OPTS says; pushed and returned. */
@@ -302,7 +306,7 @@ static const char *rule_line(lua_State *L, const char *what, const char *prefix,
                 k++;
             if (k == RULE_OPTIONS)
                 luaL_error(L, "%s: unknown option '%s' (expected delay, directions, sectors, "
-                              "errno, prob, seed, times, after, mean, p99)",
+                              "errno, prob, seed, times, after, mean, p99, bits, keep, limit)",
                            what, luaL_tolstring(L, -2, NULL));
             lua_pop(L, 1);
         }
@@ -393,5 +397,92 @@ int ldisk_active_faults(lua_State *L)
             lua_rawseti(L, -2, ++n);
         }
     }
+    return 1;
+}
+
+/* ---- one-shot commands and the trace ---- */
+
+/* disk:powercut(): what the volatile cache holds and no flush stored is lost */
+int ldisk_powercut(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "powercut");
+    return ldisk_send(L, d, "powercut", "powercut\n");
+}
+
+/* disk:mark(text): a mark in the disk's trace */
+int ldisk_mark(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "mark");
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    if (!d->in_mount)
+        return luaL_error(L, "mark: %s", LDISK_NO_IMAGE);
+    if (len == 0 || strcspn(text, "\n\r#") != len || memchr(text, '\0', len))
+        return luaL_error(L, "mark: text '%s' must be one line, not empty, without '#'", text);
+    lua_pushfstring(L, "mark %s\n", text);
+    return ldisk_send(L, d, "mark", lua_tostring(L, -1));
+}
+
+/* disk:trace(true | false | "on" | "off" | "clear") */
+int ldisk_trace(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "trace");
+    const char *how;
+    if (lua_isboolean(L, 2))
+        how = lua_toboolean(L, 2) ? "on" : "off";
+    else
+        how = luaL_checkstring(L, 2);
+    if (strcmp(how, "on") && strcmp(how, "off") && strcmp(how, "clear"))
+        return luaL_error(L, "trace: '%s' is not on, off or clear (or true / false)", how);
+    if (!d->in_mount)
+        return luaL_error(L, "trace: %s", LDISK_NO_IMAGE);
+    lua_pushfstring(L, "trace %s\n", how);
+    return ldisk_send(L, d, "trace", lua_tostring(L, -1));
+}
+
+/* disk:read_trace([{after_mark = TEXT}]) -> {entry, ...}: ID/trace, each line a table */
+int ldisk_read_trace(lua_State *L)
+{
+    LDisk *d = ldisk_live(L, "read_trace");
+    const char *after = NULL;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "after_mark");
+        after = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+    } else if (!lua_isnoneornil(L, 2)) {
+        return luaL_error(L, "read_trace: options must be a table (got %s)", luaL_typename(L, 2));
+    }
+    if (!d->in_mount)
+        return luaL_error(L, "read_trace: %s", LDISK_NO_IMAGE);
+    char rel[DISK_ID_MAX + 8];
+    snprintf(rel, sizeof rel, "%s/trace", d->mount_id);
+    char *text = lmount_read(ldisk_mount(L, 1), rel);
+    if (!text)
+        return luaL_error(L, "read_trace: %s/%s: %s", ldisk_mount(L, 1)->dir, rel, strerror(errno));
+    lua_newtable(L);
+    int out = lua_gettop(L);
+    lua_Integer n = 0;
+    bool found = after == NULL;
+    for (char *line = text, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        json_t *entry = json_loads(line, 0, NULL);
+        const char *mark = json_string_value(json_object_get(entry, "mark"));
+        if (after && mark && strcmp(mark, after) == 0) {
+            /* Everything after the last such mark: start again. */
+            lua_newtable(L);
+            lua_replace(L, out);
+            n = 0;
+            found = true;
+        } else if (entry) {
+            lutil_push_json(L, entry);
+            lua_seti(L, out, ++n);
+        }
+        json_decref(entry);
+    }
+    free(text);
+    if (!found)
+        return luaL_error(L, "read_trace: no mark '%s' in the trace", after);
     return 1;
 }

@@ -66,7 +66,7 @@ end)
 
 test("bad options are named, and nothing changes", function(t)
   H.raises(t, function() disk:fault_inject("eio_read", {sector = 1}) end,
-    "fault_inject: unknown option 'sector' (expected delay, directions, sectors, errno, prob, seed, times, after, mean, p99)")
+    "fault_inject: unknown option 'sector' (expected delay, directions, sectors, errno, prob, seed, times, after, mean, p99, bits, keep, limit)")
   H.raises(t, function() disk:fault_inject("eio_read", {times = 0}) end,
     "fault_inject: eio_read: bad count 'times=0': must be at least 1")
   H.raises(t, function() disk:fault_inject("eio_read", {sectors = {3, 1}}) end,
