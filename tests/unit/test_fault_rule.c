@@ -235,3 +235,101 @@ Test(fault_rule, the_recheck_sees_only_rules_added_since_the_check)
     apply("eio_read\n");
     cr_assert_eq(fault_table_recheck(&table, &rq, seen, NULL), -EIO, "switched on during the I/O");
 }
+
+/* ---- data faults (SPEC 2b) ---- */
+
+static struct fault_verdict decide(struct fault_request rq)
+{
+    struct fault_verdict v;
+    fault_table_decide(&table, &rq, NULL, &v);
+    return v;
+}
+
+Test(fault_rule, a_data_fault_gives_its_effect_and_its_sectors_within_the_request)
+{
+    apply("corrupt_read bits=5 sectors=10-11,20-29");
+    struct fault_verdict v = decide(read_at(8, 16)); /* sectors 8-23 */
+    cr_assert_eq(v.error, 0);
+    cr_assert_str_eq(v.mode->name, "corrupt_read");
+    cr_assert_eq(v.bits, 5);
+    cr_assert_eq(v.nranges, 2);
+    cr_assert_eq(v.ranges[0].first, 10);
+    cr_assert_eq(v.ranges[0].last, 11);
+    cr_assert_eq(v.ranges[1].first, 20);
+    cr_assert_eq(v.ranges[1].last, 23, "cut at the request's end");
+}
+
+Test(fault_rule, the_first_added_rule_that_fires_wins_errors_and_data_alike)
+{
+    apply("drop_write\neio_write");
+    struct fault_request wr = {.dir = FAULT_WRITE, .offset = 0, .length = 512};
+    struct fault_verdict v = decide(wr);
+    cr_assert_str_eq(v.mode->name, "drop_write");
+    cr_assert_eq(v.error, 0);
+    apply("clear\neio_write times=1\ndrop_write");
+    cr_assert_eq(decide(wr).error, -EIO);
+    cr_assert_str_eq(decide(wr).mode->name, "drop_write", "once the error rule is spent");
+}
+
+Test(fault_rule, data_faults_pass_discards_and_the_stored_view_by)
+{
+    apply("drop_write\ntorn_write\ncorrupt_write");
+    struct fault_request discard = {.dir = FAULT_WRITE | FAULT_DISCARD, .offset = 0, .length = 512};
+    cr_assert_null(decide(discard).mode);
+    struct fault_request stored = {.dir = FAULT_WRITE, .offset = 0, .length = 512, .errors_only = true};
+    cr_assert_null(decide(stored).mode);
+    cr_assert_str_eq(listing(), "corrupt_write  # matched=0 fired=0\ndrop_write  # matched=0 fired=0\n"
+                                "torn_write  # matched=0 fired=0\n");
+}
+
+Test(fault_rule, a_torn_write_with_errno_carries_the_error_in_its_verdict)
+{
+    apply("torn_write keep=3 errno=EROFS");
+    struct fault_verdict v = decide((struct fault_request){.dir = FAULT_WRITE, .length = 8192});
+    cr_assert_str_eq(v.mode->name, "torn_write");
+    cr_assert_eq(v.keep, 3);
+    cr_assert_eq(v.error, -EROFS);
+    cr_assert_str_eq(listing(), "torn_write errno=EROFS keep=3  # matched=1 fired=1\n");
+}
+
+Test(fault_rule, the_recheck_sees_only_error_rules)
+{
+    uint64_t seen;
+    struct fault_request rq = read_at(0, 8);
+    cr_assert_eq(fault_table_check(&table, &rq, &seen), 0);
+    apply("corrupt_read");
+    cr_assert_eq(fault_table_recheck(&table, &rq, seen, NULL), 0, "too late to corrupt");
+    apply("eio_read");
+    cr_assert_eq(fault_table_recheck(&table, &rq, seen, NULL), -EIO);
+}
+
+Test(fault_rule, bad_sectors_heal_sector_by_sector_and_split_past_eight_ranges)
+{
+    apply("bad_sectors sectors=0-99");
+    cr_assert_eq(check(read_at(50, 1)), -EIO);
+    cr_assert_eq(fault_table_heal(&table, 50 * 512 + 1, 512), 0, "no sector covered whole");
+    /* Every other sector mended: the rule splits into more rules, in its place. */
+    int64_t mended = 0;
+    for (uint64_t s = 1; s < 20; s += 2)
+        mended += fault_table_heal(&table, s * 512, 512);
+    cr_assert_eq(mended, 10);
+    cr_assert_eq(check(read_at(1, 1)), 0);
+    cr_assert_eq(check(read_at(2, 1)), -EIO);
+    /* The part split off takes the counts the rule had then. */
+    cr_assert_str_eq(listing(), "bad_sectors sectors=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14  # matched=2 fired=2\n"
+                                "bad_sectors sectors=16-16,18-18,20-99  # matched=1 fired=1\n");
+    cr_assert_eq(fault_table_heal(&table, 0, 100 * 512), 90);
+    cr_assert_str_eq(listing(), "", "no bad sector left, no rule");
+    cr_assert_eq(check(read_at(50, 1)), 0);
+}
+
+Test(fault_rule, data_fault_keys_and_their_canonical_lines)
+{
+    apply("corrupt_write bits=1 sectors=5\nvolatile limit=2048K\ntorn_write keep=4 times=2");
+    cr_assert_str_eq(listing(), "corrupt_write sectors=5-5  # matched=0 fired=0\n"
+                                "torn_write keep=4 times=2  # matched=0 fired=0\n"
+                                "volatile limit=2M  # matched=0 fired=0\n");
+    cr_assert_eq(fault_table_cache_limit(&table), 2 << 20);
+    apply("volatile");
+    cr_assert_eq(fault_table_cache_limit(&table), FAULT_CACHE_LIMIT_DEFAULT, "replaced, not added");
+}

@@ -1,0 +1,152 @@
+#include "write_cache.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A 64 KiB image of 'i' bytes, and a cache over it. */
+static char path[] = "/tmp/faultfs-write-cache-XXXXXX";
+static int fd;
+static struct write_cache wc;
+#define SIZE 65536
+
+static void setup(void)
+{
+    char bytes[SIZE];
+    memset(bytes, 'i', sizeof bytes);
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, bytes, sizeof bytes), SIZE);
+    cr_assert_eq(write_cache_init(&wc), 0);
+}
+
+static void teardown(void)
+{
+    write_cache_destroy(&wc);
+    close(fd);
+    unlink(path);
+    strcpy(path, "/tmp/faultfs-write-cache-XXXXXX");
+}
+
+TestSuite(write_cache, .init = setup, .fini = teardown);
+
+static char on_disk(uint64_t off)
+{
+    char c = 0;
+    cr_assert_eq(pread(fd, &c, 1, (off_t)off), 1);
+    return c;
+}
+
+static char seen(uint64_t off)
+{
+    char c = 0;
+    cr_assert_eq(write_cache_read(&wc, fd, UINT64_MAX, &c, 1, off), 1);
+    return c;
+}
+
+Test(write_cache, off_it_writes_straight_through)
+{
+    cr_assert_not(write_cache_busy(&wc));
+    cr_assert_eq(write_cache_write(&wc, fd, "ab", 2, 100), 2);
+    cr_assert_eq(on_disk(100), 'a');
+}
+
+Test(write_cache, an_unaligned_write_is_cached_over_the_image_bytes_and_flushed)
+{
+    cr_assert_eq(write_cache_set_limit(&wc, fd, 1 << 20), 0);
+    cr_assert_eq(write_cache_write(&wc, fd, "xyz", 3, 4095), 3, "spans two blocks");
+    cr_assert_eq(on_disk(4095), 'i', "the image has not got it");
+    cr_assert_eq(seen(4094), 'i', "the block's other bytes are the image's");
+    cr_assert_eq(seen(4095), 'x');
+    cr_assert_eq(seen(4097), 'z');
+    struct write_cache_stats st;
+    write_cache_stats(&wc, &st);
+    cr_assert_eq(st.bytes, 2 * WRITE_CACHE_BLOCK);
+    cr_assert_eq(write_cache_flush(&wc, fd, true), 0);
+    cr_assert_eq(on_disk(4096), 'y');
+    cr_assert_eq(on_disk(4094), 'i', "the image's own bytes went back unchanged");
+    write_cache_stats(&wc, &st);
+    cr_assert_eq(st.bytes, 0, "a flush empties the cache");
+}
+
+Test(write_cache, powercut_loses_what_was_not_flushed)
+{
+    write_cache_set_limit(&wc, fd, 1 << 20);
+    write_cache_write(&wc, fd, "a", 1, 0);
+    write_cache_flush(&wc, fd, true);
+    write_cache_write(&wc, fd, "b", 1, 0);
+    cr_assert_eq(seen(0), 'b');
+    cr_assert_eq(write_cache_powercut(&wc), WRITE_CACHE_BLOCK);
+    cr_assert_eq(seen(0), 'a', "the flushed byte survives, the later one is gone");
+    struct write_cache_stats st;
+    write_cache_stats(&wc, &st);
+    cr_assert_eq(st.powercuts, 1);
+    cr_assert_eq(st.lost_bytes, WRITE_CACHE_BLOCK);
+}
+
+Test(write_cache, a_full_cache_refuses_the_write_whole)
+{
+    char big[3 * WRITE_CACHE_BLOCK];
+    memset(big, 'f', sizeof big);
+    write_cache_set_limit(&wc, fd, 2 * WRITE_CACHE_BLOCK);
+    cr_assert_eq(write_cache_write(&wc, fd, big, sizeof big, 0), -ENOSPC);
+    cr_assert_eq(seen(0), 'i', "nothing of it was cached");
+    cr_assert_eq(write_cache_write(&wc, fd, big, 2 * WRITE_CACHE_BLOCK, 0), 2 * WRITE_CACHE_BLOCK);
+    cr_assert_eq(write_cache_write(&wc, fd, "g", 1, 10), 1, "a held block takes more writes");
+    struct write_cache_stats st;
+    write_cache_stats(&wc, &st);
+    cr_assert_eq(st.full, 1);
+}
+
+Test(write_cache, writes_past_the_end_grow_what_reads_see_and_the_image_at_flush)
+{
+    write_cache_set_limit(&wc, fd, 1 << 20);
+    cr_assert_eq(write_cache_write(&wc, fd, "end", 3, SIZE + 10), 3);
+    char buf[16];
+    cr_assert_eq(write_cache_read(&wc, fd, UINT64_MAX, buf, sizeof buf, SIZE), 13);
+    cr_assert_eq(buf[0], 0, "the gap reads as zeros");
+    cr_assert_eq(memcmp(buf + 10, "end", 3), 0);
+    cr_assert_eq(write_cache_end(&wc), SIZE + 13);
+    cr_assert_eq(write_cache_read(&wc, fd, SIZE + 5, buf, sizeof buf, SIZE), 5, "cut at a cap");
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    cr_assert_eq(st.st_size, SIZE);
+    cr_assert_eq(write_cache_flush(&wc, fd, true), 0);
+    cr_assert_eq(fstat(fd, &st), 0);
+    cr_assert_eq(st.st_size, SIZE + 13, "the image grows to the last byte written, no further");
+}
+
+Test(write_cache, a_discard_or_sync_write_updates_the_blocks_held)
+{
+    write_cache_set_limit(&wc, fd, 1 << 20);
+    write_cache_write(&wc, fd, "cc", 2, 0);
+    write_cache_zero(&wc, 1, 100);
+    cr_assert_eq(seen(0), 'c');
+    cr_assert_eq(seen(1), 0, "zeroed in the cache as in the image");
+    cr_assert_eq(write_cache_write_through(&wc, fd, "s", 1, 0), 1);
+    cr_assert_eq(on_disk(0), 's', "through to the image");
+    cr_assert_eq(seen(0), 's', "and the cached block agrees");
+}
+
+Test(write_cache, switched_off_it_writes_back)
+{
+    write_cache_set_limit(&wc, fd, 1 << 20);
+    write_cache_write(&wc, fd, "w", 1, 5000);
+    cr_assert_eq(write_cache_set_limit(&wc, fd, 0), 0);
+    cr_assert_eq(on_disk(5000), 'w');
+    cr_assert_not(write_cache_busy(&wc));
+}
+
+Test(write_cache, many_blocks_rehash_and_all_come_back)
+{
+    write_cache_set_limit(&wc, fd, 64 << 20);
+    for (uint64_t b = 0; b < 2000; b++) {
+        char c = (char)('A' + b % 26);
+        cr_assert_eq(write_cache_write(&wc, fd, &c, 1, b * WRITE_CACHE_BLOCK * 3), 1);
+    }
+    for (uint64_t b = 0; b < 2000; b++)
+        cr_assert_eq(seen(b * WRITE_CACHE_BLOCK * 3), (char)('A' + b % 26), "block %lu", (unsigned long)b);
+}
