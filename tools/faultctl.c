@@ -24,15 +24,18 @@ static void usage(FILE *out)
             "usage: faultctl MOUNT/ID inject MODE [DELAY] [read|write|flush] [KEY=VALUE]...\n"
             "       faultctl MOUNT/ID clear [MODE [KEY=VALUE]...]\n"
             "       faultctl MOUNT/ID status [--json]\n"
+            "       faultctl MOUNT/ID powercut | mark TEXT | trace on|off|clear|show\n"
             "       faultctl MOUNT attach ID IMAGE [size=BYTES]\n"
             "       faultctl MOUNT detach ID\n"
             "       faultctl MOUNT list [--json]\n"
             "       faultctl MOUNT watch [--interval SECONDS] [--count N]\n"
             "       faultctl --help | --version\n"
             "\n"
-            "MODE: eio_read, eio_write, eio_flush, eio_discard or slow. slow's DELAY is a\n"
-            "DURATION (250us, 50ms, 1.5s; default 50ms), MIN..MAX or mean=D p99=D. Keys:\n"
-            "sectors=A-B[,C-D...] errno=NAME prob=P%% seed=N times=N after=N.\n"
+            "MODE: eio_read, eio_write, eio_flush, eio_discard, slow, corrupt_read,\n"
+            "corrupt_write, drop_write, torn_write, bad_sectors or volatile. slow's DELAY is\n"
+            "a DURATION (250us, 50ms, 1.5s; default 50ms), MIN..MAX or mean=D p99=D. Keys:\n"
+            "sectors=A-B[,C-D...] errno=NAME prob=P%% seed=N times=N after=N, and bits=N\n"
+            "(corrupt_*), keep=K (torn_write), limit=SIZE (volatile).\n"
             "  faultctl /mnt/faults/vda inject eio_read sectors=2048-4095 times=3\n"
             "Commands are checked before they are sent, so a mistake names the bad value.\n");
 }
@@ -152,6 +155,39 @@ static int cmd_clear(const char *target, int argc, char **argv)
 {
     char line[4096];
     return join_line(line, sizeof line, "clear", argc, argv) ||
+           send_batch(target, CTL_SCOPE_DISK, line);
+}
+
+/* powercut, mark TEXT..., trace on|off|clear: a disk's one-shot commands, as ctl takes them */
+static int cmd_powercut(const char *target, int argc, char **argv)
+{
+    char line[4096];
+    return join_line(line, sizeof line, "powercut", argc, argv) ||
+           send_batch(target, CTL_SCOPE_DISK, line);
+}
+
+static int cmd_mark(const char *target, int argc, char **argv)
+{
+    char line[4096];
+    return join_line(line, sizeof line, "mark", argc, argv) ||
+           send_batch(target, CTL_SCOPE_DISK, line);
+}
+
+/* trace show: MOUNT/ID/trace as it is (JSON lines); trace on|off|clear: a command */
+static int cmd_trace(const char *target, int argc, char **argv)
+{
+    char line[4096];
+    if (argc == 1 && strcmp(argv[0], "show") == 0) {
+        ctl_path(line, sizeof line, target, "trace");
+        char *text = faultctl_read_file(line);
+        if (!text)
+            return faultctl_fail("%s is not a faultfs disk (MOUNT/ID): %s: %s", target, line,
+                                 strerror(errno));
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
+    return join_line(line, sizeof line, "trace", argc, argv) ||
            send_batch(target, CTL_SCOPE_DISK, line);
 }
 
@@ -324,7 +360,8 @@ struct command {
 static const struct command commands[] = {
     {"inject", cmd_inject}, {"clear", cmd_clear},   {"status", cmd_status},
     {"attach", cmd_attach}, {"detach", cmd_detach}, {"list", cmd_list},
-    {"watch", faultctl_watch},
+    {"watch", faultctl_watch},   {"powercut", cmd_powercut}, {"mark", cmd_mark},
+    {"trace", cmd_trace},
 };
 
 int main(int argc, char **argv)
@@ -345,7 +382,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[2], commands[i].name) == 0)
             return commands[i].run(argv[1], argc - 3, argv + 3);
     }
-    faultctl_fail("unknown command '%s' (expected inject, clear, status, attach, detach, list or watch)",
+    faultctl_fail("unknown command '%s' (expected inject, clear, status, powercut, mark, trace, "
+                  "attach, detach, list or watch)",
                   argv[2]);
     return 2;
 }

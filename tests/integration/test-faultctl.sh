@@ -76,4 +76,19 @@ check "and a line per disk" same "$(grep -c '^vd[ac] ' <<<"$out")" 4
 check "with reads per second" awk '/^vda / && $2 > 0 { found = 1 } END { exit !found }' <<<"$out"
 check "watch refuses a bad interval" fails_with "faultctl: watch: bad --interval 'x'" fc "$MNT" watch --interval x
 
+# Data faults and the one-shot commands (SPEC 2b).
+check "inject takes a data fault with its keys" fc "$MNT/vda" inject corrupt_read bits=4 sectors=0-7
+check "  listed as ctl writes it" same "$(rules vda | grep corrupt)" "corrupt_read bits=4 sectors=0-7"
+check "a data fault's bad key is named before sending" fails_with \
+    "faultctl: drop_write: 'keep=2': keep= goes with torn_write" fc "$MNT/vda" inject drop_write keep=2
+check "trace on" fc "$MNT/vda" trace on
+check "mark TEXT, several words" fc "$MNT/vda" mark before the write
+read_block vda 0
+check "trace show prints the JSON lines" same "$(fc "$MNT/vda" trace show | jq -r '.mark // .op')" "before the write
+read"
+check "trace with a bad argument is named" fails_with "faultctl: trace: unknown argument 'sometimes'" \
+    fc "$MNT/vda" trace sometimes
+check "powercut" fc "$MNT/vda" powercut
+check "powercut takes no argument" fails_with "faultctl: powercut: unexpected argument 'now'" fc "$MNT/vda" powercut now
+
 finish
