@@ -363,6 +363,7 @@ static int table_check_since(struct fault_table *table, const struct fault_reque
     int rc = 0;
     v->mode = NULL;
     v->error = 0;
+    v->nranges = 0;
     if (!table_may_match(table, rq)) {
         /* No rule for this direction: anything added later is new to this request. */
         if (mark)

@@ -66,7 +66,14 @@ static void fuzz_check_batch(enum ctl_scope scope, const struct ctl_batch *batch
         fuzz_require(cmd->line > last_line && cmd->line <= lines, "commands keep line order");
         last_line = cmd->line;
         if (cmd->op == CTL_OP_FAULT) {
-            fuzz_require(cmd->edit.op == FAULT_EDIT_CLEAR_ALL || cmd->edit.rule.mode != NULL,
+            /* A one-shot command edits nothing; a mark carries its text. */
+            fuzz_require((cmd->action == CTL_ACTION_NONE) == (cmd->edit.op != FAULT_EDIT_NONE),
+                         "a command is an edit or an action, never both");
+            fuzz_require((cmd->action == CTL_ACTION_MARK) ==
+                             (cmd->text && cmd->text[0] && strlen(cmd->text) <= CTL_MARK_MAX),
+                         "a mark, and only a mark, has its text");
+            fuzz_require(cmd->edit.op == FAULT_EDIT_CLEAR_ALL || cmd->edit.op == FAULT_EDIT_NONE ||
+                             cmd->edit.rule.mode != NULL,
                          "a set or clear of one mode names the mode");
             fuzz_require(cmd->edit.rule.delay_a_ns <= DURATION_MAX_NS, "delays stay under the limit");
             fuzz_require(cmd->edit.rule.nranges <= FAULT_RULE_MAX_RANGES, "ranges fit the rule");
@@ -116,8 +123,13 @@ static void fuzz_round_trip(const struct ctl_batch *batch)
         struct fault_request rq = {.dir = (enum fault_dir)dir, .offset = 0, .length = 4096};
         fuzz_require(fault_table_delay_ns(&table, &rq) <= FAULT_TABLE_MAX_RULES * DURATION_MAX_NS,
                      "delays add up within bounds");
-        int check = fault_table_check(&table, &rq, NULL);
+        struct fault_verdict v;
+        int check = fault_table_decide(&table, &rq, NULL, &v);
         fuzz_require(check <= 0 && check > -4096, "a check fails with -errno or passes");
+        fuzz_require(v.nranges <= FAULT_RULE_MAX_RANGES, "a verdict's ranges fit");
+        for (size_t i = 0; i < v.nranges; i++)
+            fuzz_require(v.ranges[i].first <= v.ranges[i].last && v.ranges[i].last < 8,
+                         "a verdict's sectors lie within the request");
     }
 
     struct ctl_batch reparsed;
@@ -137,6 +149,16 @@ static void fuzz_round_trip(const struct ctl_batch *batch)
                 first, second);
         abort();
     }
+    /* Writing the first sectors mends them: none stays bad, and the rest still renders. */
+    fuzz_require(fault_table_heal(&again, 0, 8 * 512) >= 0, "heal");
+    struct fault_request first_sectors = {.dir = FAULT_READ, .offset = 0, .length = 8 * 512};
+    size_t n;
+    struct fault_rule *rules = fault_table_copy(&again, &n);
+    for (size_t i = 0; rules && i < n; i++)
+        fuzz_require(!rules[i].mode->heals || !fault_rule_covers(&rules[i], &first_sectors),
+                     "a healed sector is in no bad_sectors rule");
+    free(rules);
+    fuzz_render(&again, second, &second_len);
     ctl_batch_free(&reparsed);
     fault_table_destroy(&again);
     fault_table_destroy(&table);
