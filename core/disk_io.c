@@ -309,29 +309,32 @@ static ssize_t io_write(struct disk_request *rq)
 
 static ssize_t io_fallocate(struct disk_request *rq)
 {
-    static const int modes[] = {
-        [DISK_OP_DISCARD] = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-        [DISK_OP_WRITE_ZEROES] = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-        [DISK_OP_ALLOCATE] = 0,
-    };
+    /* A discard never changes the size; the others do past the end unless KEEP_SIZE says not. */
+    bool keep = rq->op == DISK_OP_DISCARD || (rq->flags & FALLOC_FL_KEEP_SIZE);
+    int mode = rq->op == DISK_OP_DISCARD        ? FALLOC_FL_PUNCH_HOLE
+               : rq->op == DISK_OP_WRITE_ZEROES ? FALLOC_FL_ZERO_RANGE
+                                                : 0;
     uint64_t size, off = rq->offset, len = rq->length;
     int rc = disk_size(rq->disk, &size);
-    if (rc == 0 && rq->op == DISK_OP_ALLOCATE && !sector_io_in_bounds(off, len, size))
-        rc = -ENOSPC; /* plain allocation past the end would grow the image */
-    if (rc == 0 && off < size) {
-        /* Discards and write-zeroes are cut at the end: the image never grows. */
-        if (len > size - off)
-            len = size - off;
-        if (fallocate(rq->disk->fd, modes[rq->op], (off_t)off, (off_t)len) < 0)
-            rc = -errno;
-        /* They go straight to the image: what the cache holds there is zeroed too. */
-        if (rc == 0 && rq->op != DISK_OP_ALLOCATE)
-            write_cache_zero(&rq->disk->cache, off, len);
-        if (rc == 0 && rq->op == DISK_OP_WRITE_ZEROES) {
-            int64_t mended = fault_table_heal(&rq->disk->faults, off, len);
-            if (mended > 0)
-                count(&rq->disk->stats.healed_sectors, (uint64_t)mended);
-        }
+    if (rc == 0 && !keep) {
+        /* As for any file, the image grows, up to a size= cap. */
+        uint64_t cap = rq->disk->size_limit ? rq->disk->size_limit : UINT64_MAX;
+        if (!sector_io_in_bounds(off, len, cap))
+            rc = -ENOSPC;
+    } else if (rc == 0) {
+        /* KEEP_SIZE: what lies past the end is left alone. */
+        len = off >= size ? 0 : len > size - off ? size - off : len;
+        mode |= FALLOC_FL_KEEP_SIZE;
+    }
+    if (rc == 0 && len && fallocate(rq->disk->fd, mode, (off_t)off, (off_t)len) < 0)
+        rc = -errno;
+    /* They go straight to the image: what the cache holds there is zeroed too. */
+    if (rc == 0 && len && rq->op != DISK_OP_ALLOCATE)
+        write_cache_zero(&rq->disk->cache, off, len);
+    if (rc == 0 && len && rq->op == DISK_OP_WRITE_ZEROES) {
+        int64_t mended = fault_table_heal(&rq->disk->faults, off, len);
+        if (mended > 0)
+            count(&rq->disk->stats.healed_sectors, (uint64_t)mended);
     }
     return rc;
 }

@@ -34,8 +34,8 @@ enum disk_op {
     DISK_OP_READ,
     DISK_OP_WRITE,
     DISK_OP_DISCARD,      /* fallocate PUNCH_HOLE|KEEP_SIZE */
-    DISK_OP_WRITE_ZEROES, /* fallocate ZERO_RANGE */
-    DISK_OP_ALLOCATE,     /* fallocate 0: preallocation inside the disk */
+    DISK_OP_WRITE_ZEROES, /* fallocate ZERO_RANGE [|KEEP_SIZE] */
+    DISK_OP_ALLOCATE,     /* fallocate 0 [|KEEP_SIZE]: preallocation */
     DISK_OP_FLUSH,        /* fsync / fdatasync */
 };
 
@@ -56,7 +56,8 @@ struct disk_request {
     enum disk_op op;
     uint64_t offset;   /* bytes */
     uint64_t length;   /* bytes; 0 for a flush */
-    int flags;         /* writes: O_DSYNC / O_SYNC ask for durability; flushes: 1 = fdatasync */
+    int flags;         /* writes: O_DSYNC / O_SYNC ask for durability; flushes: 1 = fdatasync;
+                          write-zeroes and allocations: FALLOC_FL_KEEP_SIZE keeps the size */
     const void *data;  /* writes: the bytes */
     void *buf;         /* reads: where the bytes go, at least length long, unless read moves them */
     disk_read_fn read; /* reads: optional, tried before buf */

@@ -193,13 +193,13 @@ void image_io_write(fuse_req_t req, struct disk *disk, bool stored, const char *
 void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode, off_t off,
                         off_t length)
 {
-    /* What QEMU sends for discard and write-zeroes, plus plain preallocation inside the image. */
+    /* What QEMU sends for discard and write-zeroes, and preallocation. */
     enum disk_op op;
     if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
         op = DISK_OP_DISCARD;
     else if ((mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE)
         op = DISK_OP_WRITE_ZEROES;
-    else if (mode == 0)
+    else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0)
         op = DISK_OP_ALLOCATE;
     else
         return (void)fuse_reply_err(req, EOPNOTSUPP);
@@ -209,6 +209,7 @@ void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode
                               .op = op,
                               .offset = (uint64_t)off,
                               .length = (uint64_t)length,
+                              .flags = mode & FALLOC_FL_KEEP_SIZE,
                               .stored = stored};
     image_start(req, &rq);
 }

@@ -25,10 +25,16 @@ check "the bytes written past the old end read back" same \
 check "the hole before them reads as zeros" same \
     "$(dd if="$MNT/vda/image" bs=4096 skip=1000 count=1 iflag=direct status=none | tr -d '\0' | wc -c)" 0
 truncate -s 1M "$WORK/a.img"
-check "an allocation past the end fails" fails_with "No space left on device" \
-    fallocate -o $((1 << 20)) -l 4096 "$MNT/vda/image"
 check "a discard past the end does not grow the file" fallocate -p -o $((1 << 20)) -l 65536 "$MNT/vda/image"
-check "the backing file still did not grow" same "$(stat -c %s "$WORK/a.img")" 1048576
+check "the backing file did not grow" same "$(stat -c %s "$WORK/a.img")" 1048576
+check "nor a write-zeroes with KEEP_SIZE" fallocate -z -n -o $((1 << 20)) -l 65536 "$MNT/vda/image"
+check "  (still the same size)" same "$(stat -c %s "$WORK/a.img")" 1048576
+check "a write-zeroes past the end grows the file, as for any file" \
+    fallocate -z -o $((1 << 20)) -l 8192 "$MNT/vda/image"
+check "  to its end" same "$(stat -c %s "$WORK/a.img")" $(((1 << 20) + 8192))
+check "an allocation past the end grows it too" fallocate -o $(((1 << 20) + 8192)) -l 4096 "$MNT/vda/image"
+check "  to its end" same "$(stat -c %s "$WORK/a.img")" $(((1 << 20) + 12288))
+truncate -s 1M "$WORK/a.img"
 
 make_image c.img $((1 << 20)) random
 echo "attach vdc $WORK/c.img size=65536" >"$MNT/ctl"
@@ -36,6 +42,10 @@ check "a write at a size= cap fails" fails_with "No space left on device" \
     dd if=/dev/zero of="$MNT/vdc/image" bs=4096 seek=16 count=1 oflag=direct conv=notrunc
 check "a write across a size= cap fails" fails_with "No space left on device" \
     dd if=/dev/zero of="$MNT/vdc/image" bs=512 seek=127 count=2 oflag=direct conv=notrunc
+check "an allocation past a size= cap fails" fails_with "No space left on device" \
+    fallocate -o 65536 -l 4096 "$MNT/vdc/image"
+check "a write-zeroes past a size= cap fails" fails_with "No space left on device" \
+    fallocate -z -o 61440 -l 8192 "$MNT/vdc/image"
 check "the capped backing file did not change size" same "$(stat -c %s "$WORK/c.img")" 1048576
 
 truncate -s 2M "$WORK/a.img"

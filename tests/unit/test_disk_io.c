@@ -175,7 +175,12 @@ Test(disk_io, discards_are_cut_at_the_end_and_count_as_writes)
     set("eio_write");
     struct fault_edit clear = {.op = FAULT_EDIT_CLEAR_ALL};
     fault_table_apply(&disk->faults, &clear, 1);
-    cr_assert_eq(run(rq), -ENOSPC, "preallocation past the end would grow the image");
+    cr_assert_eq(run(rq), 0, "preallocation past the end grows the image, as for any file");
+    struct stat grown;
+    cr_assert_eq(stat(image, &grown), 0);
+    cr_assert_eq(grown.st_size, IMAGE_SIZE - 4096 + 65536);
+    disk->size_limit = IMAGE_SIZE;
+    cr_assert_eq(run(rq), -ENOSPC, "but not past a size= cap");
 }
 
 Test(disk_io, flushes_and_synchronous_writes_are_counted_as_flushes)
