@@ -43,6 +43,7 @@ check "  ($after -> $(size_of "$WORK/a.qcow2"))" at_least $((after + 4096)) "$(s
 check "qemu-img check still finds it clean" clean "$img"
 check "the data reads back through the mount" \
     quiet qemu-io -r -f qcow2 -c 'read -P 0x71 8M 1M' -c 'read -P 0x66 40M 4k' -c 'read -P 0x5a 0 64k' "$img"
+check "  and the rest of the partial cluster as zeros" quiet qemu-io -r -f qcow2 -c 'read -P 0 40964k 60k' "$img"
 check "and from the backing file itself" quiet qemu-io -r -f qcow2 -c 'read -P 0x71 8M 1M' "$WORK/a.qcow2"
 
 ctl vda eio_read
@@ -67,4 +68,5 @@ check "a size= cap refuses the growth" \
     fails_with "write failed: No space left on device" loud qemu-io -f qcow2 -c 'write -P 0x33 0 64k' "$MNT/vdc/image"
 check "  and the capped file keeps its size" same "$(size_of "$WORK/c.qcow2")" "$cap"
 
+check "the daemon exits 0 at unmount" unmount_faultfs
 finish
