@@ -249,6 +249,7 @@ bool ldisk_drive(lua_State *L, int index, struct ldisk_drive *out)
     snprintf(out->path, sizeof out->path, "%s/%s/image", m->dir, d->mount_id);
     out->retry = d->retry;
     out->aio = d->aio;
+    out->format = d->format;
     return true;
 }
 
@@ -280,10 +281,12 @@ void ldisk_options_parse(lua_State *L, int opts_index, const char *vm_name,
                          struct ldisk_options *out)
 {
     static const char *const aio_modes[] = {"threads", "native", "io_uring", NULL};
+    static const char *const formats[] = {"raw", "qcow2", NULL};
     const char *why;
     int opts = lua_isnoneornil(L, opts_index) ? 0 : lua_absindex(L, opts_index);
 
-    *out = (struct ldisk_options){.size = LDISK_DEFAULT_SIZE, .aio = aio_modes[0]};
+    *out = (struct ldisk_options){
+        .size = LDISK_DEFAULT_SIZE, .aio = aio_modes[0], .format = formats[0]};
     snprintf(out->id, sizeof out->id, "attached-%s", vm_name);
     if (!opts)
         return;
@@ -292,9 +295,10 @@ void ldisk_options_parse(lua_State *L, int opts_index, const char *vm_name,
     while (lua_next(L, opts)) {
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
         if (strcmp(key, "id") && strcmp(key, "size") && strcmp(key, "image") &&
-            strcmp(key, "on_error") && strcmp(key, "aio"))
+            strcmp(key, "on_error") && strcmp(key, "aio") && strcmp(key, "format"))
             luaL_error(L,
-                       "attach_disk: unknown option '%s' (expected id, size, image, on_error, aio)",
+                       "attach_disk: unknown option '%s' (expected id, size, image, on_error, aio, "
+                       "format)",
                        key);
         lua_pop(L, 1);
     }
@@ -341,6 +345,20 @@ void ldisk_options_parse(lua_State *L, int opts_index, const char *vm_name,
     }
     lua_pop(L, 1);
 
+    lua_getfield(L, opts, "format");
+    if (!lua_isnil(L, -1)) {
+        const char *want = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        out->format = NULL;
+        for (int i = 0; want && formats[i]; i++) {
+            if (strcmp(want, formats[i]) == 0)
+                out->format = formats[i];
+        }
+        if (!out->format)
+            luaL_error(L, "attach_disk: format must be \"raw\" or \"qcow2\" (got %s)",
+                       luaL_tolstring(L, -1, NULL));
+    }
+    lua_pop(L, 1);
+
     lua_getfield(L, opts, "image");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "attach_disk: image must be a path string (got %s)", luaL_typename(L, -1));
@@ -376,6 +394,7 @@ void ldisk_attach(lua_State *L, const struct ldisk_owner *owner, const struct ld
     d->slot = owner->slot;
     d->retry = o->retry;
     d->aio = o->aio;
+    d->format = o->format;
     d->detached = false;
     if (o->image)
         disk_set_image(L, self, d, "attach_disk", o->image);

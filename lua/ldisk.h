@@ -23,6 +23,7 @@ struct ldisk_drive {
     char path[PATH_MAX]; /* MOUNT/<vm>.<id>/image */
     bool retry;          /* on_error = "retry": QEMU pauses on an error, retries on resume */
     const char *aio;     /* "threads", "native" or "io_uring" (static strings) */
+    const char *format;  /* what QEMU reads the image as: "raw" or "qcow2" (static strings) */
 };
 
 /*
@@ -55,10 +56,11 @@ struct ldisk_owner {
 /* attach_disk's options, parsed and checked. */
 struct ldisk_options {
     char id[DISK_ID_MAX + 1];
-    lua_Integer size;  /* the modelled size */
-    bool retry;        /* on_error = "retry" */
-    const char *aio;   /* static string */
-    const char *image; /* borrowed from the options table, or NULL */
+    lua_Integer size;   /* the modelled size */
+    bool retry;         /* on_error = "retry" */
+    const char *aio;    /* static string */
+    const char *format; /* "raw" or "qcow2": static string */
+    const char *image;  /* borrowed from the options table, or NULL */
 };
 
 /*

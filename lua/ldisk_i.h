@@ -25,6 +25,7 @@ typedef struct LDisk {
     unsigned slot;                  /* its VM's number for it: QEMU node d<slot> */
     bool retry;                     /* on_error = "retry" */
     const char *aio;                /* QEMU's aio for it: "threads", "native", "io_uring" */
+    const char *format;             /* QEMU's format driver for it: "raw", "qcow2" */
     char *image;                    /* the backing image, or NULL */
     int fd;                         /* the raw image for sector I/O, or -1 */
     lua_Integer size;               /* the modelled size */

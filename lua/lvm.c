@@ -124,7 +124,8 @@ static struct vm_drive vm_drive_of(const struct ldisk_drive *drive)
                              .path = drive->path,
                              .serial = drive->serial,
                              .stop_on_error = drive->retry,
-                             .aio = drive->aio};
+                             .aio = drive->aio,
+                             .format = drive->format};
 }
 
 /* Hot-plugs DRIVE into the VM at VM_INDEX if it runs: 0, or -1 with a message pushed. */
@@ -176,7 +177,7 @@ static const struct ldisk_vm_ops vm_disk_ops = {
     .guest_device = vm_guest_device,
 };
 
-/* vm:attach_disk({id=, size=, image=, on_error=, aio=}) -> Disk */
+/* vm:attach_disk({id=, size=, image=, on_error=, aio=, format=}) -> Disk */
 static int vm_attach_disk(lua_State *L)
 {
     LVM *vm = tovm(L);

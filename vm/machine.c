@@ -100,12 +100,17 @@ static bool machine_use_kvm(enum vm_accel accel)
     return access("/sys/module/kvm_intel", F_OK) == 0 || access("/sys/module/kvm_amd", F_OK) == 0;
 }
 
+/*
+ * The format node NODE (raw or qcow2) over a file node of the image: the one
+ * blockdev both the command line (-blockdev) and a hot-plug (blockdev-add) give.
+ */
 static json_t *drive_blockdev(const struct vm_drive *d)
 {
     const char *aio = d->aio ? d->aio : "threads";
+    const char *format = d->format ? d->format : "raw";
     /* native and io_uring need O_DIRECT: cache.direct=on, what cache=none means. */
     bool direct = strcmp(aio, "threads") != 0;
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:b}}}", "driver", "raw", "node-name",
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:b}}}", "driver", format, "node-name",
                      d->node, "file", "driver", "file", "filename", d->path, "aio", aio, "cache",
                      "direct", direct);
 }
@@ -331,8 +336,9 @@ static int machine_abandon(struct vm_machine *m, int rc, struct ff_error *err)
     }
     /*
      * No polite quit for a guest that never came up: it would add its own
-     * seconds on a busy host after the deadline. Nothing is lost: QEMU
-     * keeps no written data of a raw image in its own memory.
+     * seconds on a busy host after the deadline. Nothing is lost that a
+     * guest was promised: all QEMU may hold in memory (a qcow2 image's
+     * metadata cache) is what no guest flush has asked for.
      */
     if (vm_machine_alive(m)) {
         kill(m->pid, SIGKILL);

@@ -37,10 +37,14 @@ int vm_guest_build(const char *builder, struct vm_guest *g, struct ff_error *err
 
 void vm_guest_free(struct vm_guest *g);
 
-/* A disk on the machine's command line or hot-plugged: a raw file on a virtio-blk-pci device. */
+/*
+ * A disk on the machine's command line or hot-plugged: an image file in a
+ * format driver (raw or qcow2) on a virtio-blk-pci device.
+ */
 struct vm_drive {
     const char *node;   /* QEMU node name: a letter, then [A-Za-z0-9_-], at most 31 */
     const char *path;   /* the image file, e.g. MOUNT/vm.vda/image */
+    const char *format; /* QEMU's format driver over the file: "raw" (NULL = raw) or "qcow2" */
     const char *serial; /* what the guest reads in /sys/block/vdX/serial (at most 20) */
     bool stop_on_error; /* QEMU pauses the VM on an I/O error (retried at `cont`) instead of
                            reporting it to the guest */

@@ -79,7 +79,7 @@ test("bad ids and options", function(t)
   H.raises(t, function() vm:attach_disk({id = "x", size = 1.5}) end,
     "attach_disk: size must be a positive whole number of bytes (got 1.5)")
   H.raises(t, function() vm:attach_disk({id = "x", imag = img}) end,
-    "attach_disk: unknown option 'imag' (expected id, size, image, on_error, aio)")
+    "attach_disk: unknown option 'imag' (expected id, size, image, on_error, aio, format)")
   H.raises(t, function() vm:attach_disk({id = "x", image = 5}) end, "attach_disk: image must be a path string (got number)")
   H.raises(t, function() vm:attach_disk("vdb") end, "bad argument #1 to 'attach_disk' (table expected, got string)")
   H.raises(t, function() vm:disk("x") end, "has no disk 'x'")
