@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
@@ -70,6 +71,12 @@ static int workers_spawn(lua_State *L)
         argv[i] = luaL_checkstring(L, -1); /* stays on the stack, and so alive, until we return */
     }
     argv[n + 1] = NULL;
+    /* Our own binary by its real name, so the worker shows as "provium", not "exe". */
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len < 0)
+        return luaL_error(L, "cannot find provium itself: %s", strerror(errno));
+    self[len] = '\0';
     int fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return luaL_error(L, "cannot write '%s': %s", output, strerror(errno));
@@ -81,8 +88,8 @@ static int workers_spawn(lua_State *L)
             _exit(130); /* we died between fork and prctl */
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
-        execv("/proc/self/exe", (char *const *)argv);
-        fprintf(stderr, "provium: cannot run /proc/self/exe: %s\n", strerror(errno));
+        execv(self, (char *const *)argv);
+        fprintf(stderr, "provium: cannot run %s: %s\n", self, strerror(errno));
         _exit(127);
     }
     int e = errno;
