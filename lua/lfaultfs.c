@@ -5,6 +5,7 @@
  *   faultfs.vm(mount, name, guest) -> VM
  *   faultfs.provium(mount)         -> the runner's `provium` object: provium:vm(name, guest)
  *   faultfs.guests()               -> the guest names provium:vm accepts
+ *   faultfs.on_vm_boot(fn)         -> fn(vm, console_path) after each vm:boot()
  *   faultfs.version, faultfs.SECTOR_SIZE, faultfs.SLOW_FAULT_MS
  *
  * Guest names: "pebble" is the embedded default guest. Aliases (from
@@ -167,6 +168,7 @@ static const luaL_Reg faultfs_functions[] = {
     {"guests", faultfs_guests},
     {"alias_guest", faultfs_alias_guest},
     {"monotonic", faultfs_monotonic},
+    {"on_vm_boot", lvm_on_boot},
     {NULL, NULL},
 };
 

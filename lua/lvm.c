@@ -5,6 +5,7 @@
  *   vm:attach_disk(opts) -> disk         vm:disk(id)           vm:disks()
  *   vm:run(cmd [, timeout]) -> result    vm:run_async(cmd) -> proc
  *   vm:shutdown()                        vm:is_running()       vm:name()
+ *   faultfs.on_vm_boot(fn): fn(vm, console_path) after each boot (provium -v)
  *   (events, console, clock and workers: lvm_views.c)
  *
  * Disks attached before boot() go on QEMU's command line, in the order they
@@ -268,6 +269,30 @@ static int vm_disks(lua_State *L)
 
 /* ---- life cycle ---- */
 
+/* The function faultfs.on_vm_boot set, kept in the registry under this key. */
+static const char boot_hook_key = 'b';
+
+int lvm_on_boot(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &boot_hook_key);
+    return 0;
+}
+
+/* Tells the boot hook, if one is set, that the VM at VM_INDEX is up and where its console is. */
+static void vm_boot_hook(lua_State *L, int vm_index, const struct vm_machine *m)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &boot_hook_key) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushvalue(L, vm_index);
+    lua_pushstring(L, m->console_path);
+    lua_call(L, 2, 0);
+}
+
 static int boot_drive_cmp(const void *a, const void *b)
 {
     const struct ldisk_drive *x = a, *y = b;
@@ -325,6 +350,7 @@ static int vm_boot(lua_State *L)
         return luaL_error(L, "boot: vm '%s' (guest %s) did not come up: %s", vm->name, vm->guest,
                           err.msg);
     lua_settop(L, 1);
+    vm_boot_hook(L, 1, vm->machine);
     return 1;
 }
 

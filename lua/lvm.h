@@ -29,6 +29,12 @@ struct lvm_config {
 /* Pushes a new VM named NAME running GUEST on the Mount at MOUNT_INDEX. */
 int lvm_new(lua_State *L, int mount_index, const char *name, const char *guest);
 
+/*
+ * faultfs.on_vm_boot(fn | nil): fn(vm, console_path) is called after each
+ * successful vm:boot() of this Lua state; provium -v prints the console path.
+ */
+int lvm_on_boot(lua_State *L);
+
 /* Registers the VM class and its views (Console, Clock, Worker); every VM boots as CFG says. */
 void lvm_open(lua_State *L, const struct lvm_config *cfg);
 

@@ -42,15 +42,13 @@ check "--list runs none" bash -c "! grep -q '^ok' <<<'$out'"
 
 "$PROVIUM" --junit "$WORK/report.xml" "$WORK/mixed.lua" >/dev/null 2>&1
 check "--junit writes a report: a failed assert is a failure, a Lua error an error" \
-    grep -q '<testsuites tests="4" failures="1" errors="1" skipped="0" time="' "$WORK/report.xml"
+    grep -q '<testsuites tests="4" failures="1" errors="1" time="' "$WORK/report.xml"
 check "each suite has its timestamp and host" \
     grep -Eq '<testsuite name="[^"]*mixed.lua" tests="4" failures="1" errors="1" skipped="0" time="[0-9.]+" timestamp="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}" hostname="[^"]+">' "$WORK/report.xml"
 check "the classname has no dot for a CI to split" grep -q '<testcase classname="mixed" name="passes"' "$WORK/report.xml"
 check "the error is an <error> without the runner's frames" \
-    bash -c "grep -q '<error message=\"$WORK/mixed.lua:8: boom\">' '$WORK/report.xml' && ! grep -q provium_runner '$WORK/report.xml'"
-if command -v xmllint >/dev/null; then
-    check "the report is well-formed XML" xmllint --noout "$WORK/report.xml"
-fi
+    bash -c "grep -q '<error message=\"$WORK/mixed.lua:8: boom\">' '$WORK/report.xml' && ! grep -Eq 'provium(_runner)?:[0-9]+:' '$WORK/report.xml'"
+# (test-provium-junit.sh validates reports against the JUnit schema)
 check "--junit to an unwritable path fails before any test runs" \
     fails_with "provium: --junit: cannot write '/nonexistent/dir/r.xml'" "$PROVIUM" --junit /nonexistent/dir/r.xml "$WORK/mixed.lua"
 "$PROVIUM" --junit /nonexistent/dir/r.xml "$WORK/mixed.lua" >/dev/null 2>&1
@@ -64,8 +62,15 @@ check "and the failure message" grep -q '<failure message="the message (at ' "$W
 cat >"$WORK/green.lua" <<'LUA'
 test("one", function(t) t:assert(1 + 1 == 2) end)
 LUA
+out=$("$PROVIUM" -v "$WORK/green.lua" 2>&1)
+mnt=$(sed -n 's|^# mount \(/.*\)$|\1|p' <<<"$out")
+check "-v prints the mount the script runs on" grep -q "^# mount /tmp/provium-[A-Za-z0-9]*/mnt$" <<<"$out"
+check "(right after the script's name)" same "$(sed -n 2p <<<"$out")" "# mount $mnt"
+check "which is gone afterwards" not_mounted "$mnt"
+check "without -v there is no such line" bash -c "! '$PROVIUM' '$WORK/green.lua' | grep -q '^# mount'"
 check "an all-green run exits 0" "$PROVIUM" "$WORK/green.lua"
 check "--help prints the usage" bash -c "'$PROVIUM' --help | grep -q 'usage: provium \[options\] SCRIPT.lua...'"
+check "--help names -j, --shard and -v" bash -c "'$PROVIUM' --help | grep -q '^  -j, --jobs N ' && '$PROVIUM' --help | grep -q '^  --shard K/N ' && '$PROVIUM' --help | grep -q '^  -v, --verbose '"
 check "--version prints the version" bash -c "'$PROVIUM' --version | grep -qx 'provium [0-9.]*'"
 check "an unknown option is refused" fails_with "provium: unknown option '--frob'" "$PROVIUM" --frob "$WORK/green.lua"
 check "no script is a usage error" fails_with "usage: provium" "$PROVIUM"
@@ -95,6 +100,8 @@ test("uses the given mount", function(t)
 end)
 LUA
 check "--mount runs on an existing mount" env MNT="$MNT" "$PROVIUM" --mount "$MNT" "$WORK/existing.lua"
+check "-v names a mount given with --mount as such" \
+    bash -c "'$PROVIUM' -v --mount '$MNT' '$WORK/green.lua' | grep -qx '# mount $MNT (given with --mount)'"
 check "which is still mounted afterwards" is_mounted "$MNT"
 check "and whose disk was detached at the end" test ! -e "$MNT/v.vda"
 out=$("$PROVIUM" --mount "$WORK" "$WORK/green.lua" 2>&1)
