@@ -10,7 +10,7 @@ check "its ctl says so in JSON" same "$(tr -d ' \n' <"$MNT/ctl")" '{"disks":[]}'
 
 echo "attach vda $WORK/a.img" >"$MNT/ctl"
 check "an attached disk shows at once" same "$(ls "$MNT")" "$(printf 'ctl\nvda')"
-check "with image, ctl and stats" same "$(ls "$MNT/vda")" "$(printf 'ctl\nimage\nstats')"
+check "with image, ctl, stats, stored and trace" same "$(ls "$MNT/vda")" "$(printf 'ctl\nimage\nstats\nstored\ntrace')"
 check "its image is the backing file" cmp "$MNT/vda/image" "$WORK/a.img"
 check "it is listed in the mount's ctl" grep -q "\"image\": \"$WORK/a.img\"" "$MNT/ctl"
 
