@@ -175,6 +175,33 @@ static int ctl_parse_trace(const struct ctl_line *line, struct ctl_command *cmd,
     return ctl_too_many(line, 2, "trace", err);
 }
 
+/* powercut [keep=N] [seed=N]: N of the cached blocks, picked by the seed, reach the image first. */
+static int ctl_parse_powercut(const struct ctl_line *line, struct ctl_command *cmd,
+                              struct ff_error *err)
+{
+    char q[CTL_QUOTE_MAX + 4];
+    bool seen[2] = {false, false};
+    cmd->action = CTL_ACTION_POWERCUT;
+    for (size_t i = 1; i < line->count; i++) {
+        const struct ctl_word *w = &line->words[i];
+        int k = w->len > 5 && memcmp(w->text, "keep=", 5) == 0   ? 0
+                : w->len > 5 && memcmp(w->text, "seed=", 5) == 0 ? 1
+                                                                 : -1;
+        if (k < 0)
+            return ctl_fail(err, line->number, w->column,
+                            "powercut: unexpected argument '%s' (expected keep=N, seed=N)",
+                            ctl_quote(w, q));
+        if (seen[k])
+            return ctl_fail(err, line->number, w->column, "powercut: '%s': this key is given twice",
+                            ctl_quote(w, q));
+        seen[k] = true;
+        if (!ctl_parse_u64(w->text + 5, w->len - 5, k == 0 ? &cmd->keep : &cmd->seed))
+            return ctl_fail(err, line->number, w->column,
+                            "powercut: bad count '%s': expected a whole number", ctl_quote(w, q));
+    }
+    return 0;
+}
+
 /* The one-shot commands of a disk: 1 if VERB is one (parsed into CMD), else 0; or -errno. */
 static int ctl_parse_action(const struct ctl_line *line, struct ctl_command *cmd,
                             struct ff_error *err)
@@ -183,8 +210,7 @@ static int ctl_parse_action(const struct ctl_line *line, struct ctl_command *cmd
     int rc;
     cmd->edit.op = FAULT_EDIT_NONE;
     if (ctl_word_is(verb, "powercut")) {
-        cmd->action = CTL_ACTION_POWERCUT;
-        rc = ctl_too_many(line, 1, "powercut", err);
+        rc = ctl_parse_powercut(line, cmd, err);
     } else if (ctl_word_is(verb, "mark")) {
         rc = ctl_parse_mark(line, cmd, err);
     } else if (ctl_word_is(verb, "trace")) {

@@ -39,7 +39,7 @@ enum ctl_op {
 /* A disk's one-shot commands (SPEC §2b), run once the batch's rule changes are in. */
 enum ctl_action {
     CTL_ACTION_NONE,        /* the command is a fault table edit */
-    CTL_ACTION_POWERCUT,    /* drop what the volatile cache holds */
+    CTL_ACTION_POWERCUT,    /* powercut [keep=N] [seed=N]: drop what the volatile cache holds */
     CTL_ACTION_MARK,        /* mark TEXT: a mark in the trace */
     CTL_ACTION_TRACE_ON,    /* trace on */
     CTL_ACTION_TRACE_OFF,   /* trace off: the trace stays readable */
@@ -55,6 +55,7 @@ struct ctl_command {
     struct fault_edit edit;        /* CTL_OP_FAULT, action CTL_ACTION_NONE */
     enum ctl_action action;        /* CTL_OP_FAULT */
     char *text;                    /* CTL_ACTION_MARK: the mark, owned by the batch */
+    uint64_t keep, seed;           /* CTL_ACTION_POWERCUT: cached blocks that make it, chosen by seed */
     char id[DISK_ID_MAX + 1];      /* CTL_OP_ATTACH, CTL_OP_DETACH; CTL_OP_FAULT in MOUNT/ctl */
     char *image;                   /* CTL_OP_ATTACH: absolute path, owned by the batch */
     uint64_t size_limit;           /* CTL_OP_ATTACH: bytes visible; 0 = the whole image */

@@ -33,6 +33,9 @@ const char *ctl_quote(const struct ctl_word *w, char buf[CTL_QUOTE_MAX + 4]);
 
 bool ctl_word_is(const struct ctl_word *w, const char *s);
 
+/* Parses all LEN bytes of TEXT as a decimal number. */
+bool ctl_parse_u64(const char *text, size_t len, uint64_t *out);
+
 /* Refuses words past the first ALLOWED: "WHAT: unexpected argument '...'". */
 int ctl_too_many(const struct ctl_line *line, size_t allowed, const char *what,
                  struct ff_error *err);

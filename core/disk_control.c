@@ -17,9 +17,11 @@ static int run_action(struct disk *disk, const struct ctl_command *c, struct ff_
 {
     int rc = 0;
     switch (c->action) {
-    case CTL_ACTION_POWERCUT:
-        write_cache_powercut(&disk->cache);
+    case CTL_ACTION_POWERCUT: {
+        int64_t lost = write_cache_powercut(&disk->cache, disk->fd, c->keep, c->seed);
+        rc = lost < 0 ? (int)lost : 0;
         break;
+    }
     case CTL_ACTION_MARK:
         rc = io_trace_mark(&disk->trace, c->text);
         break;
@@ -34,7 +36,10 @@ static int run_action(struct disk *disk, const struct ctl_command *c, struct ff_
         break;
     }
     if (rc < 0)
-        ff_error_set(err, rc, "%s: line %u: %s", disk->id, c->line, strerror(-rc));
+        ff_error_set(err, rc, "%s: line %u: %s: %s", disk->id, c->line,
+                     c->action == CTL_ACTION_POWERCUT ? "powercut: writing the kept blocks failed"
+                                                      : "trace",
+                     strerror(-rc));
     return rc;
 }
 

@@ -35,8 +35,7 @@ static int rule_fail(struct rule_ctx *c, const char *fmt, const char *why)
                     why);
 }
 
-/* Parses all LEN bytes of TEXT as a decimal number. */
-static bool parse_u64(const char *text, size_t len, uint64_t *out)
+bool ctl_parse_u64(const char *text, size_t len, uint64_t *out)
 {
     uint64_t v = 0;
     if (len == 0)
@@ -71,9 +70,9 @@ static int key_sectors(struct rule_ctx *c, const char *v, size_t len)
         size_t item = end ? (size_t)(end - (v + pos)) : len - pos;
         const char *dash = memchr(v + pos, '-', item);
         struct fault_range r;
-        bool ok = dash ? parse_u64(v + pos, (size_t)(dash - (v + pos)), &r.first) &&
-                             parse_u64(dash + 1, item - (size_t)(dash - (v + pos)) - 1, &r.last)
-                       : parse_u64(v + pos, item, &r.first) && (r.last = r.first, true);
+        bool ok = dash ? ctl_parse_u64(v + pos, (size_t)(dash - (v + pos)), &r.first) &&
+                             ctl_parse_u64(dash + 1, item - (size_t)(dash - (v + pos)) - 1, &r.last)
+                       : ctl_parse_u64(v + pos, item, &r.first) && (r.last = r.first, true);
         if (!ok)
             return rule_fail(c, "%s: bad sectors '%s': %s",
                              "expected A-B[,C-D...], 512-byte sectors, both ends included");
@@ -135,10 +134,10 @@ static int key_prob(struct rule_ctx *c, const char *v, size_t len)
     size_t num = len - 1;
     if (ok && dot) {
         digits = num - (size_t)(dot - v) - 1;
-        ok = digits >= 1 && digits <= 4 && parse_u64(v, (size_t)(dot - v), &whole) &&
-             parse_u64(dot + 1, digits, &frac);
+        ok = digits >= 1 && digits <= 4 && ctl_parse_u64(v, (size_t)(dot - v), &whole) &&
+             ctl_parse_u64(dot + 1, digits, &frac);
     } else if (ok) {
-        ok = parse_u64(v, num, &whole);
+        ok = ctl_parse_u64(v, num, &whole);
     }
     if (!ok)
         return rule_fail(c, "%s: bad probability '%s': %s",
@@ -156,7 +155,7 @@ static int key_prob(struct rule_ctx *c, const char *v, size_t len)
 
 static int key_count(struct rule_ctx *c, const char *v, size_t len, uint64_t *out, bool positive)
 {
-    if (!parse_u64(v, len, out))
+    if (!ctl_parse_u64(v, len, out))
         return rule_fail(c, "%s: bad count '%s': %s", "expected a whole number");
     if (positive && *out == 0)
         return rule_fail(c, "%s: bad count '%s': %s", "must be at least 1");

@@ -1,6 +1,7 @@
 /* The volatile write cache: 4 KiB blocks in a hash by block number, written back on flush. */
 #include "write_cache.h"
 
+#include "fault_rule.h"
 #include "sector_io.h"
 
 #include <errno.h>
@@ -149,16 +150,52 @@ int write_cache_flush(struct write_cache *wc, int fd, bool datasync)
     return rc;
 }
 
-uint64_t write_cache_powercut(struct write_cache *wc)
+static int block_cmp(const void *a, const void *b)
+{
+    const struct write_cache_block *x = *(struct write_cache_block *const *)a;
+    const struct write_cache_block *y = *(struct write_cache_block *const *)b;
+    return x->number < y->number ? -1 : x->number > y->number;
+}
+
+/* Writes KEEP of the blocks held, a seeded choice among them sorted by number. */
+static int cache_keep_some(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed)
+{
+    struct write_cache_block **blocks = malloc((wc->count ? wc->count : 1) * sizeof *blocks);
+    size_t n = 0;
+    if (!blocks)
+        return -ENOMEM;
+    for (size_t i = 0; i < wc->nslots; i++) {
+        if (wc->slots[i])
+            blocks[n++] = wc->slots[i];
+    }
+    /* Sorted first, so the choice depends on the seed and the blocks, not on the hash. */
+    qsort(blocks, n, sizeof *blocks, block_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < keep && i < n && rc == 0; i++) {
+        size_t pick = i + (size_t)(fault_sequence(seed, i) % (n - i));
+        struct write_cache_block *t = blocks[i];
+        blocks[i] = blocks[pick];
+        blocks[pick] = t;
+        rc = block_store(wc, fd, blocks[i]);
+    }
+    if (rc == 0 && keep && n && fdatasync(fd) < 0)
+        rc = -errno;
+    free(blocks);
+    return rc;
+}
+
+int64_t write_cache_powercut(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed)
 {
     pthread_mutex_lock(&wc->lock);
-    uint64_t lost = (uint64_t)wc->count * WRITE_CACHE_BLOCK;
+    uint64_t kept = keep < wc->count ? keep : wc->count;
+    int rc = kept ? cache_keep_some(wc, fd, kept, seed) : 0;
+    uint64_t lost = (uint64_t)(wc->count - kept) * WRITE_CACHE_BLOCK;
     cache_drop_all(wc);
     wc->powercuts++;
     wc->lost_bytes += lost;
     cache_update_engaged(wc);
     pthread_mutex_unlock(&wc->lock);
-    return lost;
+    return rc < 0 ? rc : (int64_t)lost;
 }
 
 /* ---- data ---- */

@@ -75,8 +75,13 @@ void write_cache_zero(struct write_cache *wc, uint64_t off, uint64_t len);
 /* Writes every block to FD and syncs it (fdatasync if DATASYNC); 0 or -errno (blocks kept). */
 int write_cache_flush(struct write_cache *wc, int fd, bool datasync);
 
-/* Throws away every block: what was not flushed is lost. Returns the bytes lost. */
-uint64_t write_cache_powercut(struct write_cache *wc);
+/*
+ * A power cut: KEEP of the blocks held (chosen by SEED; 0: none) are written
+ * to FD and synced, as if the disk had got that far destaging its cache; the
+ * rest are thrown away. Returns the bytes lost, or -errno if writing the
+ * kept blocks failed (all are thrown away even then).
+ */
+int64_t write_cache_powercut(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed);
 
 /* One past the last byte written into the cache (0 when it holds none). */
 uint64_t write_cache_end(struct write_cache *wc);

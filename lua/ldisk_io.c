@@ -402,11 +402,36 @@ int ldisk_active_faults(lua_State *L)
 
 /* ---- one-shot commands and the trace ---- */
 
-/* disk:powercut(): what the volatile cache holds and no flush stored is lost */
+/*
+ * disk:powercut([{keep = N, seed = S}]): what the volatile cache holds and no
+ * flush stored is lost, but for KEEP blocks the seed picks
+ */
 int ldisk_powercut(lua_State *L)
 {
     LDisk *d = ldisk_live(L, "powercut");
-    return ldisk_send(L, d, "powercut", "powercut\n");
+    luaL_Buffer b;
+    lua_settop(L, 2); /* the buffer takes the next slot */
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "powercut");
+    if (lua_istable(L, 2)) {
+        static const char *const keys[] = {"keep", "seed"};
+        for (int i = 0; i < 2; i++) {
+            lua_getfield(L, 2, keys[i]);
+            if (!lua_isnil(L, -1)) {
+                if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+                    return luaL_error(L, "powercut: %s must be a whole number (got %s)", keys[i],
+                                      luaL_tolstring(L, -1, NULL));
+                lua_pushfstring(L, " %s=%I", keys[i], lua_tointeger(L, -1));
+                luaL_addvalue(&b);
+            }
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnoneornil(L, 2)) {
+        return luaL_error(L, "powercut: options must be a table (got %s)", luaL_typename(L, 2));
+    }
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    return ldisk_send(L, d, "powercut", lua_tostring(L, -1));
 }
 
 /* disk:mark(text): a mark in the disk's trace */

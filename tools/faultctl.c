@@ -24,7 +24,7 @@ static void usage(FILE *out)
             "usage: faultctl MOUNT/ID inject MODE [DELAY] [read|write|flush] [KEY=VALUE]...\n"
             "       faultctl MOUNT/ID clear [MODE [KEY=VALUE]...]\n"
             "       faultctl MOUNT/ID status [--json]\n"
-            "       faultctl MOUNT/ID powercut | mark TEXT | trace on|off|clear|show\n"
+            "       faultctl MOUNT/ID powercut [keep=N] [seed=N] | mark TEXT | trace on|off|clear|show\n"
             "       faultctl MOUNT attach ID IMAGE [size=BYTES]\n"
             "       faultctl MOUNT detach ID\n"
             "       faultctl MOUNT list [--json]\n"

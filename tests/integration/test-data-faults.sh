@@ -144,6 +144,16 @@ check "  and a later powercut keeps what was flushed" same "$(block "$WORK/a.img
 dd if="$WORK/B" of="$MNT/vda/image" bs=4096 seek=4 oflag=direct,dsync conv=notrunc status=none
 ctl vda "powercut"
 check "an O_DSYNC write goes through to the image" same "$(block "$WORK/a.img" 4 3 | md5sum)" "$(md5sum <"$WORK/B")"
+for b in 40 41 42 43 44 45; do write_image vda "$WORK/A" $b; done
+ctl vda "powercut keep=2 seed=5"
+kept() { for b in 40 41 42 43 44 45; do block "$WORK/a.img" $b | cmp -s - "$WORK/A" && printf '%s ' $b; done; }
+first=$(kept)
+check "powercut keep=2: two of the six cached blocks reached the image" same "$(wc -w <<<"$first")" 2
+cp "$WORK/orig.img" "$WORK/a.img"
+for b in 40 41 42 43 44 45; do write_image vda "$WORK/A" $b; done
+ctl vda "powercut keep=2 seed=5"
+check "  the same two, given the same seed" same "$(kept)" "$first"
+cp "$WORK/orig.img" "$WORK/a.img"
 head -c 131072 /dev/urandom >"$WORK/big"
 check "a write past the cache's limit fails" fails_with "No space left on device" \
     dd if="$WORK/big" of="$MNT/vda/image" bs=131072 seek=1 oflag=direct conv=notrunc status=none
@@ -209,7 +219,8 @@ bad "volatile limit=1K" "volatile: bad size 'limit=1K': must be from 4K to 64G"
 bad "volatile sectors=0-7" "volatile: the cache is the whole disk's: it takes limit= only"
 bad "bad_sectors" "bad_sectors: sectors=A-B[,C-D...] is required (the sectors that are bad)"
 bad "torn_write 5ms" "torn_write: unexpected argument '5ms'"
-bad "powercut now" "powercut: unexpected argument 'now'"
+bad "powercut now" "powercut: unexpected argument 'now' (expected keep=N, seed=N)"
+bad "powercut keep=x" "powercut: bad count 'keep=x': expected a whole number"
 bad "mark" "mark: missing TEXT"
 bad "trace maybe" "trace: unknown argument 'maybe' (expected on, off or clear)"
 check "the disk's rules are as they were" same "$(rules vda)" "drop_write sectors=0-7"

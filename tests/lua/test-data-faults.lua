@@ -67,6 +67,21 @@ test("volatile, then powercut: the guest loses what it did not flush", function(
   disk:clear_faults()
 end)
 
+test("powercut{keep, seed}: a seeded few cached blocks reach the image", function(t)
+  disk:fault_inject("volatile")
+  for b = 0, 5 do guest_write(b * 4096, string.rep("K", 4096)) end
+  disk:powercut({keep = 2, seed = 9})
+  local made = 0
+  for b = 0, 5 do
+    if disk:read_sectors(b * 8, 8) == string.rep("K", 4096) then made = made + 1 end
+    disk:write_sectors(b * 8, string.rep("\x5a", 4096))
+  end
+  t:assert(made == 2, "two blocks made it, got " .. made)
+  H.raises(t, function() disk:powercut({keep = -1}) end, "powercut: keep must be a whole number (got -1)")
+  H.raises(t, function() disk:powercut("all") end, "powercut: options must be a table (got string)")
+  disk:clear_faults()
+end)
+
 test("bad_sectors heal when read_sectors... does not write them: the guest's write does", function(t)
   disk:fault_inject("bad_sectors", {sectors = {40, 47}})
   H.raises(t, function() disk:read_sectors(40, 1) end, "read_sectors: EIO")

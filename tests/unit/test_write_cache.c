@@ -79,7 +79,7 @@ Test(write_cache, powercut_loses_what_was_not_flushed)
     write_cache_flush(&wc, fd, true);
     write_cache_write(&wc, fd, "b", 1, 0);
     cr_assert_eq(seen(0), 'b');
-    cr_assert_eq(write_cache_powercut(&wc), WRITE_CACHE_BLOCK);
+    cr_assert_eq(write_cache_powercut(&wc, fd, 0, 0), WRITE_CACHE_BLOCK);
     cr_assert_eq(seen(0), 'a', "the flushed byte survives, the later one is gone");
     struct write_cache_stats st;
     write_cache_stats(&wc, &st);
@@ -149,4 +149,32 @@ Test(write_cache, many_blocks_rehash_and_all_come_back)
     }
     for (uint64_t b = 0; b < 2000; b++)
         cr_assert_eq(seen(b * WRITE_CACHE_BLOCK * 3), (char)('A' + b % 26), "block %lu", (unsigned long)b);
+}
+
+/* Which of blocks 0-7, each written 'k', reached the image after a powercut keeping KEEP by SEED. */
+static unsigned powercut_keeping(uint64_t keep, uint64_t seed)
+{
+    char fill[SIZE];
+    memset(fill, 'i', sizeof fill);
+    cr_assert_eq(pwrite(fd, fill, sizeof fill, 0), SIZE);
+    write_cache_set_limit(&wc, fd, 1 << 20);
+    for (uint64_t b = 0; b < 8; b++)
+        write_cache_write(&wc, fd, "k", 1, b * WRITE_CACHE_BLOCK);
+    cr_assert_eq(write_cache_powercut(&wc, fd, keep, seed), (int64_t)(8 - (keep < 8 ? keep : 8)) * WRITE_CACHE_BLOCK);
+    unsigned made_it = 0;
+    for (unsigned b = 0; b < 8; b++)
+        made_it |= (unsigned)(on_disk(b * WRITE_CACHE_BLOCK) == 'k') << b;
+    return made_it;
+}
+
+Test(write_cache, a_powercut_can_keep_a_seeded_few_blocks)
+{
+    unsigned a = powercut_keeping(3, 7);
+    cr_assert_eq(__builtin_popcount(a), 3, "3 of the 8 blocks made it: %#x", a);
+    cr_assert_eq(powercut_keeping(3, 7), a, "the same seed keeps the same blocks");
+    unsigned others = 0;
+    for (uint64_t seed = 1; seed < 20; seed++)
+        others |= powercut_keeping(3, seed) != a;
+    cr_assert(others, "other seeds keep other blocks");
+    cr_assert_eq(powercut_keeping(100, 0), 0xff, "keep past the count keeps them all");
 }
