@@ -115,7 +115,8 @@ static ssize_t request_end(struct disk_request *rq, ssize_t n)
                                                 .length = rq->length,
                                                 .result = n,
                                                 .rule = v->mode ? v->mode->name : NULL,
-                                                .rule_id = v->rule_id});
+                                                .rule_id = v->rule_id,
+                                                .stored = rq->stored});
     return n;
 }
 

@@ -132,6 +132,8 @@ static json_t *entry_json(const struct io_trace_entry *e)
         json_object_set_new(o, "result", json_string("ok"));
         json_object_set_new(o, "bytes", json_integer((json_int_t)rq->result));
     }
+    if (rq->stored)
+        json_object_set_new(o, "stored", json_true());
     if (rq->rule) {
         json_object_set_new(o, "rule", json_string(rq->rule));
         json_object_set_new(o, "rule_id", json_integer((json_int_t)rq->rule_id));

@@ -25,6 +25,7 @@ struct io_trace_request {
     int64_t result;     /* bytes moved, or -errno */
     const char *rule;   /* mode of the rule that fired, or NULL */
     uint64_t rule_id;
+    bool stored;        /* through ID/stored (a test's read_sectors), not the guest's view */
 };
 
 struct io_trace_entry;

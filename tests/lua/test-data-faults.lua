@@ -103,8 +103,13 @@ test("the trace: requests, the rule that fired, and everything after a mark", fu
   t:assert(all[2].op == "read" and all[2].result == "EIO" and all[2].rule == "eio_read",
            "the failed read names its rule")
   t:assert(all[3].op == "read" and all[3].result == "ok" and all[3].sector == 8 and all[3].count == 8)
+  t:assert(all[3].stored == true, "read_sectors is marked as the stored view")
   local after = disk:read_trace({after_mark = "phase two"})
   t:assert(#after == 1 and after[1].op == "write" and after[1].bytes == 512, "one write after the mark")
+  guest_read(0, 512)
+  local last = disk:read_trace({after_mark = "phase two"})[2]
+  t:assert(last.op == "read" and last.stored == nil, "a guest's read is not marked stored")
+  all = disk:read_trace()
   disk:trace(false)
   disk:read_sectors(0, 1)
   t:assert(#disk:read_trace() == #all, "off: nothing more recorded")
