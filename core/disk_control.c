@@ -2,6 +2,7 @@
 #include "disk_control.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int disk_control_apply(struct disk *disk, const struct ctl_batch *batch, struct ff_error *err)
@@ -13,13 +14,39 @@ int disk_control_apply(struct disk *disk, const struct ctl_batch *batch, struct 
     return disk_control_after(disk, batch, NULL, err);
 }
 
+/* The sectors a power cut made bad again, as bad_sectors rules (8 runs a rule). */
+static int powercut_unmend(struct disk *disk, const struct write_cache_unmended *u)
+{
+    const struct fault_mode *bad = &fault_modes[FAULT_MODE_BAD_SECTORS];
+    struct fault_edit *edits = calloc(u->count ? u->count : 1, sizeof *edits);
+    size_t n = 0;
+    if (!edits)
+        return -ENOMEM;
+    for (size_t i = 0; i < u->count; i++) {
+        struct fault_rule *r = n ? &edits[n - 1].rule : NULL;
+        if (!r || r->nranges == FAULT_RULE_MAX_RANGES || r->error != u->runs[i].error) {
+            edits[n] = (struct fault_edit){.op = FAULT_EDIT_SET, .rule = fault_rule_default(bad)};
+            r = &edits[n++].rule;
+            r->error = u->runs[i].error;
+        }
+        r->ranges[r->nranges++] = (struct fault_range){u->runs[i].first, u->runs[i].last};
+    }
+    int rc = fault_table_apply(&disk->faults, edits, n);
+    free(edits);
+    return rc;
+}
+
 static int run_action(struct disk *disk, const struct ctl_command *c, struct ff_error *err)
 {
     int rc = 0;
     switch (c->action) {
     case CTL_ACTION_POWERCUT: {
-        int64_t lost = write_cache_powercut(&disk->cache, disk->fd, c->keep, c->seed);
+        struct write_cache_unmended unmended;
+        int64_t lost = write_cache_powercut(&disk->cache, disk->fd, c->keep, c->seed, &unmended);
         rc = lost < 0 ? (int)lost : 0;
+        if (unmended.count && powercut_unmend(disk, &unmended) < 0 && rc == 0)
+            rc = -ENOMEM;
+        free(unmended.runs);
         break;
     }
     case CTL_ACTION_MARK:

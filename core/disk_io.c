@@ -223,20 +223,27 @@ static ssize_t io_read(struct disk_request *rq)
     return n;
 }
 
+/* fault_mended_fn: sectors mended by a write the cache holds are bad again if a power cut loses it. */
+static void mended_in_cache(void *ctx, uint64_t first, uint64_t last, int error)
+{
+    write_cache_note_mended(ctx, first, last, error);
+}
+
 /* Stores LEN bytes of DATA at OFF, in the volatile cache when it is on; mends bad sectors. */
 static ssize_t store(struct disk_request *rq, const void *data, size_t len, uint64_t off)
 {
     struct disk *disk = rq->disk;
-    bool sync = rq->flags & O_DSYNC;
+    bool sync = rq->flags & O_DSYNC, cached = false;
     ssize_t n;
     if (!write_cache_busy(&disk->cache))
         n = sector_io_pwrite_full(disk->fd, data, len, off);
     else if (sync || rq->stored)
         n = write_cache_write_through(&disk->cache, disk->fd, data, len, off);
     else
-        n = write_cache_write(&disk->cache, disk->fd, data, len, off);
+        n = write_cache_write(&disk->cache, disk->fd, data, len, off, &cached);
     if (n > 0) {
-        int64_t mended = fault_table_heal(&disk->faults, off, (uint64_t)n);
+        int64_t mended = fault_table_heal(&disk->faults, off, (uint64_t)n,
+                                          cached ? mended_in_cache : NULL, &disk->cache);
         if (mended > 0)
             count(&disk->stats.healed_sectors, (uint64_t)mended);
     }
@@ -333,7 +340,7 @@ static ssize_t io_fallocate(struct disk_request *rq)
     if (rc == 0 && len && rq->op != DISK_OP_ALLOCATE)
         write_cache_zero(&rq->disk->cache, off, len);
     if (rc == 0 && len && rq->op == DISK_OP_WRITE_ZEROES) {
-        int64_t mended = fault_table_heal(&rq->disk->faults, off, len);
+        int64_t mended = fault_table_heal(&rq->disk->faults, off, len, NULL, NULL);
         if (mended > 0)
             count(&rq->disk->stats.healed_sectors, (uint64_t)mended);
     }

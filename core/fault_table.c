@@ -417,7 +417,8 @@ int fault_table_recheck(struct fault_table *table, const struct fault_request *r
 
 /* RULE's ranges less [FIRST, LAST], into OUT (room for nranges + 1): how many. */
 static size_t ranges_minus(const struct fault_rule *rule, uint64_t first, uint64_t last,
-                           struct fault_range *out, uint64_t *mended)
+                           struct fault_range *out, uint64_t *mended, fault_mended_fn tell,
+                           void *ctx)
 {
     size_t n = 0;
     for (size_t i = 0; i < rule->nranges; i++) {
@@ -428,6 +429,8 @@ static size_t ranges_minus(const struct fault_rule *rule, uint64_t first, uint64
         }
         uint64_t lo = r.first > first ? r.first : first, hi = r.last < last ? r.last : last;
         *mended += hi - lo + 1;
+        if (tell)
+            tell(ctx, lo, hi, rule->error);
         if (r.first < first)
             out[n++] = (struct fault_range){r.first, first - 1};
         if (r.last > last)
@@ -436,7 +439,8 @@ static size_t ranges_minus(const struct fault_rule *rule, uint64_t first, uint64
     return n;
 }
 
-int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t length)
+int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t length,
+                         fault_mended_fn tell, void *ctx)
 {
     /* Only sectors the write covers whole. */
     uint64_t first = (offset + 511) / 512, end = (offset + length) / 512;
@@ -474,7 +478,7 @@ int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t le
             continue;
         }
         struct fault_range left[FAULT_RULE_MAX_RANGES + 1];
-        size_t nleft = ranges_minus(&e->rule, first, last, left, &mended);
+        size_t nleft = ranges_minus(&e->rule, first, last, left, &mended, tell, ctx);
         /* What is left stays one rule, or two that share its place when it no longer fits. */
         for (size_t at = 0; at < nleft; at += FAULT_RULE_MAX_RANGES) {
             size_t k = nleft - at < FAULT_RULE_MAX_RANGES ? nleft - at : FAULT_RULE_MAX_RANGES;

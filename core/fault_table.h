@@ -145,12 +145,17 @@ int fault_table_check(struct fault_table *table, const struct fault_request *rq,
 int fault_table_recheck(struct fault_table *table, const struct fault_request *rq, uint64_t seen,
                         struct fault_verdict *verdict);
 
+/* Told of each run of sectors a heal mended, and the errno their rule failed reads with. */
+typedef void (*fault_mended_fn)(void *ctx, uint64_t first, uint64_t last, int error);
+
 /*
  * A write stored bytes [OFFSET, OFFSET + LENGTH): the sectors it covers
  * whole are no longer bad (bad_sectors rules lose them; a rule left with
- * none goes). Returns how many sectors were mended, or -ENOMEM.
+ * none goes). MENDED (may be NULL) hears of each run, under the table's
+ * lock. Returns how many sectors were mended, or -ENOMEM.
  */
-int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t length);
+int64_t fault_table_heal(struct fault_table *table, uint64_t offset, uint64_t length,
+                         fault_mended_fn mended, void *ctx);
 
 /* The limit= of the table's volatile rule, or 0 when it has none. */
 uint64_t fault_table_cache_limit(struct fault_table *table);

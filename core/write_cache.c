@@ -10,8 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define SECTORS_PER_BLOCK (WRITE_CACHE_BLOCK / 512)
+
 struct write_cache_block {
     uint64_t number; /* byte offset / WRITE_CACHE_BLOCK */
+    bool kept;       /* a power cut stored it */
+    uint8_t mended;  /* its sectors that were bad until a write it holds */
+    int mended_error;
     unsigned char data[WRITE_CACHE_BLOCK];
 };
 
@@ -177,6 +182,7 @@ static int cache_keep_some(struct write_cache *wc, int fd, uint64_t keep, uint64
         blocks[i] = blocks[pick];
         blocks[pick] = t;
         rc = block_store(wc, fd, blocks[i]);
+        blocks[i]->kept = true;
     }
     if (rc == 0 && keep && n && fdatasync(fd) < 0)
         rc = -errno;
@@ -184,11 +190,54 @@ static int cache_keep_some(struct write_cache *wc, int fd, uint64_t keep, uint64
     return rc;
 }
 
-int64_t write_cache_powercut(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed)
+static int run_cmp(const void *a, const void *b)
+{
+    const struct write_cache_run *x = a, *y = b;
+    if (x->error != y->error)
+        return x->error < y->error ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The mended sectors of the blocks a power cut drops, as runs. Caller holds the lock. */
+static void cache_unmended(const struct write_cache *wc, struct write_cache_unmended *out)
+{
+    size_t cap = 0;
+    *out = (struct write_cache_unmended){0};
+    for (size_t i = 0; i < wc->nslots; i++) {
+        const struct write_cache_block *b = wc->slots[i];
+        if (!b || b->kept || !b->mended)
+            continue;
+        for (unsigned s = 0; s < SECTORS_PER_BLOCK; s++) {
+            if (!(b->mended & (1u << s)))
+                continue;
+            uint64_t sector = b->number * SECTORS_PER_BLOCK + s;
+            struct write_cache_run *last = out->count ? &out->runs[out->count - 1] : NULL;
+            if (last && last->last + 1 == sector && last->error == b->mended_error) {
+                last->last = sector;
+                continue;
+            }
+            if (out->count == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct write_cache_run *grown = realloc(out->runs, cap * sizeof *grown);
+                if (!grown)
+                    return; /* out of memory: those sectors stay mended */
+                out->runs = grown;
+            }
+            out->runs[out->count++] =
+                (struct write_cache_run){.first = sector, .last = sector, .error = b->mended_error};
+        }
+    }
+    if (out->count)
+        qsort(out->runs, out->count, sizeof *out->runs, run_cmp);
+}
+
+int64_t write_cache_powercut(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed,
+                             struct write_cache_unmended *unmended)
 {
     pthread_mutex_lock(&wc->lock);
     uint64_t kept = keep < wc->count ? keep : wc->count;
     int rc = kept ? cache_keep_some(wc, fd, kept, seed) : 0;
+    cache_unmended(wc, unmended);
     uint64_t lost = (uint64_t)(wc->count - kept) * WRITE_CACHE_BLOCK;
     cache_drop_all(wc);
     wc->powercuts++;
@@ -265,6 +314,9 @@ static ssize_t cache_store(struct write_cache *wc, int fd, const void *data, siz
         if (!b)
             return -ENOMEM; /* the blocks added so far hold the image's bytes: harmless */
         b->number = n;
+        b->kept = false;
+        b->mended = 0;
+        b->mended_error = 0;
         uint64_t at = n * WRITE_CACHE_BLOCK;
         /* A block the write covers whole needs nothing from the image. */
         if (at < off || at + WRITE_CACHE_BLOCK > off + len) {
@@ -284,14 +336,16 @@ static ssize_t cache_store(struct write_cache *wc, int fd, const void *data, siz
 }
 
 ssize_t write_cache_write(struct write_cache *wc, int fd, const void *data, size_t len,
-                          uint64_t off)
+                          uint64_t off, bool *cached)
 {
     ssize_t n;
+    *cached = false;
     if (!len)
         return 0;
     pthread_mutex_lock(&wc->lock);
     if (wc->limit) {
         n = cache_store(wc, fd, data, len, off);
+        *cached = n >= 0;
     } else {
         n = sector_io_pwrite_full(fd, data, len, off);
         if (n >= 0)
@@ -334,6 +388,19 @@ ssize_t write_cache_read(struct write_cache *wc, int fd, uint64_t cap, void *buf
     }
     pthread_mutex_unlock(&wc->lock);
     return n;
+}
+
+void write_cache_note_mended(struct write_cache *wc, uint64_t first, uint64_t last, int error)
+{
+    pthread_mutex_lock(&wc->lock);
+    for (uint64_t s = first; wc->count && s <= last && s >= first; s++) {
+        struct write_cache_block *b = cache_find(wc, s / SECTORS_PER_BLOCK);
+        if (b) {
+            b->mended |= (uint8_t)(1u << (s % SECTORS_PER_BLOCK));
+            b->mended_error = error;
+        }
+    }
+    pthread_mutex_unlock(&wc->lock);
 }
 
 void write_cache_zero(struct write_cache *wc, uint64_t off, uint64_t len)

@@ -52,11 +52,28 @@ int write_cache_set_limit(struct write_cache *wc, int fd, uint64_t limit);
 
 /*
  * Stores LEN bytes of DATA at OFF: in the cache while it is on (blocks not
- * held yet are read from FD first), else in FD, updating any block held.
- * Returns LEN, or -ENOSPC (the cache is full; nothing stored), -errno.
+ * held yet are read from FD first; *CACHED is set), else in FD, updating any
+ * block held. Returns LEN, or -ENOSPC (the cache is full; nothing stored),
+ * -errno.
  */
 ssize_t write_cache_write(struct write_cache *wc, int fd, const void *data, size_t len,
-                          uint64_t off);
+                          uint64_t off, bool *cached);
+
+/*
+ * Sectors FIRST..LAST, bad until a write the cache holds covered them, were
+ * mended by it (bad_sectors; ERROR: their rule's errno): if that write is
+ * lost to a power cut, they are bad again.
+ */
+void write_cache_note_mended(struct write_cache *wc, uint64_t first, uint64_t last, int error);
+
+/* Sectors a power cut made bad again: the mended ones whose write it lost. */
+struct write_cache_unmended {
+    struct write_cache_run {
+        uint64_t first, last; /* sectors */
+        int error;
+    } *runs; /* malloc'd, sorted by error then first; the caller frees */
+    size_t count;
+};
 
 /* As write_cache_write, but to FD whatever the cache's state (a synchronous write). */
 ssize_t write_cache_write_through(struct write_cache *wc, int fd, const void *data, size_t len,
@@ -78,10 +95,12 @@ int write_cache_flush(struct write_cache *wc, int fd, bool datasync);
 /*
  * A power cut: KEEP of the blocks held (chosen by SEED; 0: none) are written
  * to FD and synced, as if the disk had got that far destaging its cache; the
- * rest are thrown away. Returns the bytes lost, or -errno if writing the
- * kept blocks failed (all are thrown away even then).
+ * rest are thrown away, and *UNMENDED gets the bad sectors their writes had
+ * mended. Returns the bytes lost, or -errno if writing the kept blocks
+ * failed (all are thrown away even then).
  */
-int64_t write_cache_powercut(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed);
+int64_t write_cache_powercut(struct write_cache *wc, int fd, uint64_t keep, uint64_t seed,
+                             struct write_cache_unmended *unmended);
 
 /* One past the last byte written into the cache (0 when it holds none). */
 uint64_t write_cache_end(struct write_cache *wc);

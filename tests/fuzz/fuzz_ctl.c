@@ -150,7 +150,7 @@ static void fuzz_round_trip(const struct ctl_batch *batch)
         abort();
     }
     /* Writing the first sectors mends them: none stays bad, and the rest still renders. */
-    fuzz_require(fault_table_heal(&again, 0, 8 * 512) >= 0, "heal");
+    fuzz_require(fault_table_heal(&again, 0, 8 * 512, NULL, NULL) >= 0, "heal");
     struct fault_request first_sectors = {.dir = FAULT_READ, .offset = 0, .length = 8 * 512};
     size_t n;
     struct fault_rule *rules = fault_table_copy(&again, &n);

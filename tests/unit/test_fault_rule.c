@@ -307,18 +307,18 @@ Test(fault_rule, bad_sectors_heal_sector_by_sector_and_split_past_eight_ranges)
 {
     apply("bad_sectors sectors=0-99");
     cr_assert_eq(check(read_at(50, 1)), -EIO);
-    cr_assert_eq(fault_table_heal(&table, 50 * 512 + 1, 512), 0, "no sector covered whole");
+    cr_assert_eq(fault_table_heal(&table, 50 * 512 + 1, 512, NULL, NULL), 0, "no sector covered whole");
     /* Every other sector mended: the rule splits into more rules, in its place. */
     int64_t mended = 0;
     for (uint64_t s = 1; s < 20; s += 2)
-        mended += fault_table_heal(&table, s * 512, 512);
+        mended += fault_table_heal(&table, s * 512, 512, NULL, NULL);
     cr_assert_eq(mended, 10);
     cr_assert_eq(check(read_at(1, 1)), 0);
     cr_assert_eq(check(read_at(2, 1)), -EIO);
     /* The part split off takes the counts the rule had then. */
     cr_assert_str_eq(listing(), "bad_sectors sectors=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14  # matched=2 fired=2\n"
                                 "bad_sectors sectors=16-16,18-18,20-99  # matched=1 fired=1\n");
-    cr_assert_eq(fault_table_heal(&table, 0, 100 * 512), 90);
+    cr_assert_eq(fault_table_heal(&table, 0, 100 * 512, NULL, NULL), 90);
     cr_assert_str_eq(listing(), "", "no bad sector left, no rule");
     cr_assert_eq(check(read_at(50, 1)), 0);
 }

@@ -11,6 +11,16 @@
 static char path[] = "/tmp/faultfs-write-cache-XXXXXX";
 static int fd;
 static struct write_cache wc;
+static bool cached; /* where the last write went */
+
+/* A power cut keeping KEEP blocks by SEED; the sectors it made bad again are dropped. */
+static int64_t powercut(uint64_t keep, uint64_t seed)
+{
+    struct write_cache_unmended unmended;
+    int64_t lost = write_cache_powercut(&wc, fd, keep, seed, &unmended);
+    free(unmended.runs);
+    return lost;
+}
 #define SIZE 65536
 
 static void setup(void)
@@ -50,14 +60,14 @@ static char seen(uint64_t off)
 Test(write_cache, off_it_writes_straight_through)
 {
     cr_assert_not(write_cache_busy(&wc));
-    cr_assert_eq(write_cache_write(&wc, fd, "ab", 2, 100), 2);
+    cr_assert_eq(write_cache_write(&wc, fd, "ab", 2, 100, &cached), 2);
     cr_assert_eq(on_disk(100), 'a');
 }
 
 Test(write_cache, an_unaligned_write_is_cached_over_the_image_bytes_and_flushed)
 {
     cr_assert_eq(write_cache_set_limit(&wc, fd, 1 << 20), 0);
-    cr_assert_eq(write_cache_write(&wc, fd, "xyz", 3, 4095), 3, "spans two blocks");
+    cr_assert_eq(write_cache_write(&wc, fd, "xyz", 3, 4095, &cached), 3, "spans two blocks");
     cr_assert_eq(on_disk(4095), 'i', "the image has not got it");
     cr_assert_eq(seen(4094), 'i', "the block's other bytes are the image's");
     cr_assert_eq(seen(4095), 'x');
@@ -75,11 +85,11 @@ Test(write_cache, an_unaligned_write_is_cached_over_the_image_bytes_and_flushed)
 Test(write_cache, powercut_loses_what_was_not_flushed)
 {
     write_cache_set_limit(&wc, fd, 1 << 20);
-    write_cache_write(&wc, fd, "a", 1, 0);
+    write_cache_write(&wc, fd, "a", 1, 0, &cached);
     write_cache_flush(&wc, fd, true);
-    write_cache_write(&wc, fd, "b", 1, 0);
+    write_cache_write(&wc, fd, "b", 1, 0, &cached);
     cr_assert_eq(seen(0), 'b');
-    cr_assert_eq(write_cache_powercut(&wc, fd, 0, 0), WRITE_CACHE_BLOCK);
+    cr_assert_eq(powercut(0, 0), WRITE_CACHE_BLOCK);
     cr_assert_eq(seen(0), 'a', "the flushed byte survives, the later one is gone");
     struct write_cache_stats st;
     write_cache_stats(&wc, &st);
@@ -92,10 +102,10 @@ Test(write_cache, a_full_cache_refuses_the_write_whole)
     char big[3 * WRITE_CACHE_BLOCK];
     memset(big, 'f', sizeof big);
     write_cache_set_limit(&wc, fd, 2 * WRITE_CACHE_BLOCK);
-    cr_assert_eq(write_cache_write(&wc, fd, big, sizeof big, 0), -ENOSPC);
+    cr_assert_eq(write_cache_write(&wc, fd, big, sizeof big, 0, &cached), -ENOSPC);
     cr_assert_eq(seen(0), 'i', "nothing of it was cached");
-    cr_assert_eq(write_cache_write(&wc, fd, big, 2 * WRITE_CACHE_BLOCK, 0), 2 * WRITE_CACHE_BLOCK);
-    cr_assert_eq(write_cache_write(&wc, fd, "g", 1, 10), 1, "a held block takes more writes");
+    cr_assert_eq(write_cache_write(&wc, fd, big, 2 * WRITE_CACHE_BLOCK, 0, &cached), 2 * WRITE_CACHE_BLOCK);
+    cr_assert_eq(write_cache_write(&wc, fd, "g", 1, 10, &cached), 1, "a held block takes more writes");
     struct write_cache_stats st;
     write_cache_stats(&wc, &st);
     cr_assert_eq(st.full, 1);
@@ -104,7 +114,7 @@ Test(write_cache, a_full_cache_refuses_the_write_whole)
 Test(write_cache, writes_past_the_end_grow_what_reads_see_and_the_image_at_flush)
 {
     write_cache_set_limit(&wc, fd, 1 << 20);
-    cr_assert_eq(write_cache_write(&wc, fd, "end", 3, SIZE + 10), 3);
+    cr_assert_eq(write_cache_write(&wc, fd, "end", 3, SIZE + 10, &cached), 3);
     char buf[16];
     cr_assert_eq(write_cache_read(&wc, fd, UINT64_MAX, buf, sizeof buf, SIZE), 13);
     cr_assert_eq(buf[0], 0, "the gap reads as zeros");
@@ -122,7 +132,7 @@ Test(write_cache, writes_past_the_end_grow_what_reads_see_and_the_image_at_flush
 Test(write_cache, a_discard_or_sync_write_updates_the_blocks_held)
 {
     write_cache_set_limit(&wc, fd, 1 << 20);
-    write_cache_write(&wc, fd, "cc", 2, 0);
+    write_cache_write(&wc, fd, "cc", 2, 0, &cached);
     write_cache_zero(&wc, 1, 100);
     cr_assert_eq(seen(0), 'c');
     cr_assert_eq(seen(1), 0, "zeroed in the cache as in the image");
@@ -134,7 +144,7 @@ Test(write_cache, a_discard_or_sync_write_updates_the_blocks_held)
 Test(write_cache, switched_off_it_writes_back)
 {
     write_cache_set_limit(&wc, fd, 1 << 20);
-    write_cache_write(&wc, fd, "w", 1, 5000);
+    write_cache_write(&wc, fd, "w", 1, 5000, &cached);
     cr_assert_eq(write_cache_set_limit(&wc, fd, 0), 0);
     cr_assert_eq(on_disk(5000), 'w');
     cr_assert_not(write_cache_busy(&wc));
@@ -145,7 +155,7 @@ Test(write_cache, many_blocks_rehash_and_all_come_back)
     write_cache_set_limit(&wc, fd, 64 << 20);
     for (uint64_t b = 0; b < 2000; b++) {
         char c = (char)('A' + b % 26);
-        cr_assert_eq(write_cache_write(&wc, fd, &c, 1, b * WRITE_CACHE_BLOCK * 3), 1);
+        cr_assert_eq(write_cache_write(&wc, fd, &c, 1, b * WRITE_CACHE_BLOCK * 3, &cached), 1);
     }
     for (uint64_t b = 0; b < 2000; b++)
         cr_assert_eq(seen(b * WRITE_CACHE_BLOCK * 3), (char)('A' + b % 26), "block %lu", (unsigned long)b);
@@ -159,8 +169,8 @@ static unsigned powercut_keeping(uint64_t keep, uint64_t seed)
     cr_assert_eq(pwrite(fd, fill, sizeof fill, 0), SIZE);
     write_cache_set_limit(&wc, fd, 1 << 20);
     for (uint64_t b = 0; b < 8; b++)
-        write_cache_write(&wc, fd, "k", 1, b * WRITE_CACHE_BLOCK);
-    cr_assert_eq(write_cache_powercut(&wc, fd, keep, seed), (int64_t)(8 - (keep < 8 ? keep : 8)) * WRITE_CACHE_BLOCK);
+        write_cache_write(&wc, fd, "k", 1, b * WRITE_CACHE_BLOCK, &cached);
+    cr_assert_eq(powercut(keep, seed), (int64_t)(8 - (keep < 8 ? keep : 8)) * WRITE_CACHE_BLOCK);
     unsigned made_it = 0;
     for (unsigned b = 0; b < 8; b++)
         made_it |= (unsigned)(on_disk(b * WRITE_CACHE_BLOCK) == 'k') << b;
@@ -177,4 +187,32 @@ Test(write_cache, a_powercut_can_keep_a_seeded_few_blocks)
         others |= powercut_keeping(3, seed) != a;
     cr_assert(others, "other seeds keep other blocks");
     cr_assert_eq(powercut_keeping(100, 0), 0xff, "keep past the count keeps them all");
+}
+
+Test(write_cache, a_power_cut_unmends_the_sectors_its_lost_writes_had_mended)
+{
+    write_cache_set_limit(&wc, fd, 1 << 20);
+    char block[WRITE_CACHE_BLOCK] = {0};
+    cr_assert_eq(write_cache_write(&wc, fd, block, sizeof block, 0, &cached), WRITE_CACHE_BLOCK);
+    cr_assert(cached);
+    cr_assert_eq(write_cache_write(&wc, fd, block, sizeof block, 8 * WRITE_CACHE_BLOCK, &cached), WRITE_CACHE_BLOCK);
+    write_cache_note_mended(&wc, 2, 5, EIO);
+    write_cache_note_mended(&wc, 64, 64, ENODEV);
+    write_cache_note_mended(&wc, 500, 507, EIO); /* no block held there: nothing to undo */
+    struct write_cache_unmended u;
+    cr_assert_eq(write_cache_powercut(&wc, fd, 0, 0, &u), 2 * WRITE_CACHE_BLOCK);
+    cr_assert_eq(u.count, 2);
+    cr_assert_eq(u.runs[0].first, 2);
+    cr_assert_eq(u.runs[0].last, 5);
+    cr_assert_eq(u.runs[0].error, EIO);
+    cr_assert_eq(u.runs[1].first, 64);
+    cr_assert_eq(u.runs[1].error, ENODEV);
+    free(u.runs);
+    /* Flushed, the mends are for good. */
+    write_cache_write(&wc, fd, block, sizeof block, 0, &cached);
+    write_cache_note_mended(&wc, 0, 7, EIO);
+    write_cache_flush(&wc, fd, true);
+    cr_assert_eq(write_cache_powercut(&wc, fd, 0, 0, &u), 0);
+    cr_assert_eq(u.count, 0);
+    free(u.runs);
 }
