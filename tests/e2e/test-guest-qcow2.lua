@@ -3,41 +3,11 @@
 -- file through the mount, and faults reach the guest as for a raw disk. One boot serves
 -- the script; the last test stops the VM and checks the image with qemu-img.
 local H = require "helpers"
-local faultfs = require "faultfs"
 
-local dir = os.getenv("PROVIUM_TEST_TMP") or "/tmp"
 local MiB = 1024 * 1024
 
--- sh(cmd) -> ok, output: a host command, its stdout and stderr together.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  return p:close() == true, out
-end
-
--- qcow2(name, size [, qemu_io]): a fresh qcow2 image (qemu-img, 64 KiB clusters), removed
--- at exit; QEMU_IO, if given, is a qemu-io command run on it first (e.g. "write -P 0x5a 0 64k").
-local function qcow2(name, size, qemu_io)
-  local path = string.format("%s/provium-%d-%s", dir, faultfs.monotonic() * 1e6 // 1, name)
-  local ok, out = sh(string.format("qemu-img create -q -f qcow2 '%s' %d", path, size))
-  assert(ok, "qemu-img create (tools/setup installs qemu-utils): " .. out)
-  H._made[#H._made + 1] = path
-  if qemu_io then
-    ok, out = sh(string.format("qemu-io -f qcow2 -c '%s' '%s'", qemu_io, path))
-    assert(ok, "qemu-io: " .. out)
-  end
-  return path
-end
-
-local function file_size(path)
-  local f = assert(io.open(path, "rb"))
-  local size = f:seek("end")
-  f:close()
-  return size
-end
-
 -- 64 MiB virtual, 0x5a in its first cluster; the file itself is a few hundred KiB.
-local img = qcow2("data.qcow2", 64 * MiB, "write -P 0x5a 0 64k")
+local img = H.qcow2("data.qcow2", 64 * MiB, "write -P 0x5a 0 64k")
 local vm = provium:vm("q", "pebble")
 local disk = vm:attach_disk({id = "vda", image = img, format = "qcow2"})
 vm:boot()
@@ -59,22 +29,22 @@ end)
 
 local grown_from
 test("the guest's writes allocate clusters: the backing file grows through the mount", function(t)
-  grown_from = file_size(img)
+  grown_from = H.file_size(img)
   -- 1 MiB at 8 MiB: 16 whole clusters appended to the file. odio fdatasyncs, so QEMU
   -- writes its metadata too.
   vm:run("head -c 1048576 /dev/zero | tr '\\0' q > /tmp/blob && odio write /dev/vda 8388608 < /tmp/blob"):assert_ok()
-  local size = file_size(img)
+  local size = H.file_size(img)
   t:assert(size >= grown_from + MiB, "the file grew by 16 clusters or more: " .. grown_from .. " -> " .. size)
   t:assert(disk:size() == size, "disk:size() " .. disk:size() .. " follows the file's " .. size)
   -- 4 KiB at 40 MiB: one more cluster, past the end again.
   vm:run("echo far | odio write /dev/vda 41943040"):assert_ok()
-  t:assert(file_size(img) > size, "a partial cluster grew it too: " .. size .. " -> " .. file_size(img))
-  t:assert(disk:size() == file_size(img), "disk:size() " .. disk:size() .. " follows the file's " .. file_size(img))
+  t:assert(H.file_size(img) > size, "a partial cluster grew it too: " .. size .. " -> " .. H.file_size(img))
+  t:assert(disk:size() == H.file_size(img), "disk:size() " .. disk:size() .. " follows the file's " .. H.file_size(img))
   local same = vm:run("odio read /dev/vda 8388608 1048576 | cmp - /tmp/blob && echo same")
   t:assert(same:assert_ok().stdout == "same\n", "the guest reads back what it wrote")
   t:assert(first("/dev/vda", 41943040, 3) == "666172", "'far' at 40 MiB")
   -- QEMU holds the image's write lock; -U reads it anyway (the guest flushed, so it is whole).
-  local ok, out = sh(string.format("qemu-img check -U '%s'", disk:path("image")))
+  local ok, out = H.sh(string.format("qemu-img check -U '%s'", disk:path("image")))
   t:assert(ok and out:find("No errors were found on the image.", 1, true), out)
 end)
 
@@ -104,17 +74,17 @@ test("eio_write fails the guest's write; clear heals it", function(t)
 end)
 
 test("a qcow2 disk hot-plugged into the running guest", function(t)
-  local hot_img = qcow2("hot.qcow2", 16 * MiB, "write -P 0x6b 0 64k")
+  local hot_img = H.qcow2("hot.qcow2", 16 * MiB, "write -P 0x6b 0 64k")
   local hot = vm:attach_disk({id = "hot", image = hot_img, format = "qcow2"})
   local dev = hot:guest_device()
   t:assert(dev == "/dev/vdb", dev)
   local sectors = vm:run("cat /sys/block/vdb/size"):assert_ok().stdout
   t:assert(tonumber(sectors) == 16 * MiB // 512, "16 MiB in sectors: " .. sectors)
   t:assert(first(dev, 0, 4) == "6b6b6b6b")
-  local before = file_size(hot_img)
+  local before = H.file_size(hot_img)
   vm:run("echo grown | odio write " .. dev .. " 8388608"):assert_ok()
-  t:assert(file_size(hot_img) > before, "a write to a new cluster grew it: " .. before .. " -> " .. file_size(hot_img))
-  t:assert(hot:size() == file_size(hot_img))
+  t:assert(H.file_size(hot_img) > before, "a write to a new cluster grew it: " .. before .. " -> " .. H.file_size(hot_img))
+  t:assert(hot:size() == H.file_size(hot_img))
   hot:fault_inject("eio_read")
   t:assert(not vm:run("odio read " .. dev .. " 0 512").ok, "faults reach a hot-plugged qcow2 disk")
   hot:clear_faults()
@@ -122,7 +92,7 @@ test("a qcow2 disk hot-plugged into the running guest", function(t)
 end)
 
 test("under eio_read QEMU cannot open a qcow2 image: the hot-plug fails", function(t)
-  local path = qcow2("unreadable.qcow2", 16 * MiB)
+  local path = H.qcow2("unreadable.qcow2", 16 * MiB)
   local d = vm:attach_disk({id = "unreadable", format = "qcow2"}) -- no image yet
   d:fault_inject("eio_read") -- carried over to the mount's table by with_image
   H.raises(t, function() d:with_image(path) end, "Could not read qcow2 header: Input/output error")
@@ -136,15 +106,15 @@ end)
 
 test("after shutdown qemu-img check finds the grown image clean", function(t)
   vm:shutdown()
-  local ok, out = sh(string.format("qemu-img check '%s'", img))
+  local ok, out = H.sh(string.format("qemu-img check '%s'", img))
   t:assert(ok and out:find("No errors were found on the image.", 1, true), out)
-  ok, out = sh(string.format("qemu-io -r -f qcow2 -c 'read -P 0x71 8256k 960k' -c 'read -P 0x5a 0 64k' '%s'", img))
+  ok, out = H.sh(string.format("qemu-io -r -f qcow2 -c 'read -P 0x71 8256k 960k' -c 'read -P 0x5a 0 64k' '%s'", img))
   t:assert(ok, "what the guest wrote is in the image: " .. out)
-  t:assert(file_size(img) > grown_from)
+  t:assert(H.file_size(img) > grown_from)
 end)
 
 test("a qcow2 boot disk under eio_read: QEMU refuses to start", function(t)
-  local path = qcow2("boot.qcow2", 16 * MiB)
+  local path = H.qcow2("boot.qcow2", 16 * MiB)
   local other = provium:vm("qb", "pebble")
   local d = other:attach_disk({id = "vda", image = path, format = "qcow2"})
   d:fault_inject("eio_read")

@@ -161,17 +161,6 @@ kept() { for b in 40 41 42 43 44 45; do block "$WORK/a.img" $b | cmp -s - "$WORK
 first=$(kept)
 check "powercut keep=2: two of the six cached blocks reached the image" same "$(wc -w <<<"$first")" 2
 cp "$WORK/orig.img" "$WORK/a.img"
-ctl vda "bad_sectors sectors=300-307 errno=ENODEV"
-dd if="$WORK/D" of="$MNT/vda/image" bs=512 seek=300 oflag=direct conv=notrunc status=none
-check "a cached write mends a bad sector" same "$(rules vda | grep bad)" "bad_sectors errno=ENODEV sectors=301-307"
-ctl vda "powercut"
-check "  which is bad again when a power cut loses the write" \
-    fails_with "No such device" dd if="$MNT/vda/image" of=/dev/null bs=512 skip=300 count=1 iflag=direct status=none
-dd if="$WORK/D" of="$MNT/vda/image" bs=512 seek=302 oflag=direct conv=notrunc status=none
-dd if=/dev/null of="$MNT/vda/image" conv=notrunc,fsync status=none
-ctl vda "powercut"
-check "  but not once a flush stored it" dd if="$MNT/vda/image" of=/dev/null bs=512 skip=302 count=1 iflag=direct status=none
-ctl vda "clear bad_sectors"
 for b in 40 41 42 43 44 45; do write_image vda "$WORK/A" $b; done
 ctl vda "powercut keep=2 seed=5"
 check "  the same two, given the same seed" same "$(kept)" "$first"

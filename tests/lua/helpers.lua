@@ -46,6 +46,35 @@ function H.ctl(disk, text)
   f:close()
 end
 
+-- H.sh(cmd) -> ok, output: a host command, its stdout and stderr together.
+function H.sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  return p:close() == true, out
+end
+
+-- H.qcow2(name, size [, qemu_io]): a fresh qcow2 image (qemu-img, 64 KiB clusters), removed
+-- at exit; QEMU_IO, if given, is a qemu-io command run on it first (e.g. "write -P 0x5a 0 64k").
+function H.qcow2(name, size, qemu_io)
+  local path = string.format("%s/provium-%d-%s", dir, faultfs.monotonic() * 1e6 // 1, name)
+  local ok, out = H.sh(string.format("qemu-img create -q -f qcow2 '%s' %d", path, size))
+  assert(ok, "qemu-img create (tools/setup installs qemu-utils): " .. out)
+  made[#made + 1] = path
+  if qemu_io then
+    ok, out = H.sh(string.format("qemu-io -f qcow2 -c '%s' '%s'", qemu_io, path))
+    assert(ok, "qemu-io: " .. out)
+  end
+  return path
+end
+
+-- H.file_size(path): the file's size in bytes.
+function H.file_size(path)
+  local f = assert(io.open(path, "rb"))
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
 setmetatable(made, {__gc = function(list) for _, p in ipairs(list) do os.remove(p) end end})
 H._made = made
 return H

@@ -2,33 +2,8 @@
 -- file's own bytes whatever the format, and disk:size() follows the file as QEMU grows it.
 -- No guest: what QEMU does with the format is tests/e2e/test-guest-qcow2.lua's.
 local H = require "helpers"
-local faultfs = require "faultfs"
 
 local vm = provium:vm("f", "pebble")
-local dir = os.getenv("PROVIUM_TEST_TMP") or "/tmp"
-
--- sh(cmd) -> ok, output: a host command, its stdout and stderr together.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  return p:close() == true, out
-end
-
--- qcow2(name, size): a fresh qcow2 image made by qemu-img, removed at exit.
-local function qcow2(name, size)
-  local path = string.format("%s/provium-%d-%s", dir, faultfs.monotonic() * 1e6 // 1, name)
-  local ok, out = sh(string.format("qemu-img create -q -f qcow2 '%s' %d", path, size))
-  assert(ok, "qemu-img create (tools/setup installs qemu-utils): " .. out)
-  H._made[#H._made + 1] = path
-  return path
-end
-
-local function file_size(path)
-  local f = assert(io.open(path, "rb"))
-  local size = f:seek("end")
-  f:close()
-  return size
-end
 
 test("a format other than raw or qcow2 is an error naming it, and nothing is attached", function(t)
   local img = H.image("bad-format.img", 65536)
@@ -48,7 +23,7 @@ end)
 test("raw, qcow2 and no format at all are accepted", function(t)
   local raw = vm:attach_disk({id = "r", image = H.image("raw.img", 65536)})
   local explicit = vm:attach_disk({id = "e", image = H.image("explicit.img", 65536), format = "raw"})
-  local q = vm:attach_disk({id = "q", image = qcow2("accepted.qcow2", 1 << 20), format = "qcow2"})
+  local q = vm:attach_disk({id = "q", image = H.qcow2("accepted.qcow2", 1 << 20), format = "qcow2"})
   for _, d in ipairs({raw, explicit, q}) do
     t:assert(not d:is_detached(), tostring(d))
     d:detach()
@@ -56,31 +31,31 @@ test("raw, qcow2 and no format at all are accepted", function(t)
 end)
 
 test("read_sectors on a qcow2 disk returns the container's bytes, not the guest's view", function(t)
-  local img = qcow2("container.qcow2", 64 << 20)
-  local ok, out = sh(string.format("qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' '%s'", img))
+  local img = H.qcow2("container.qcow2", 64 << 20)
+  local ok, out = H.sh(string.format("qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' '%s'", img))
   t:assert(ok, out)
   local d = vm:attach_disk({id = "c", image = img, format = "qcow2"})
   -- The qcow2 header: magic "QFI\xfb", version 3. The guest would see 0x5a bytes there.
   t:assert(d:read_sectors(0, 1):sub(1, 8) == "QFI\xfb\0\0\0\3", "sector 0 is the header")
   -- The modelled size plays no part: it is the file's, not the virtual disk's (64 MiB).
-  t:assert(d:size() == file_size(img), d:size() .. " vs " .. file_size(img))
+  t:assert(d:size() == H.file_size(img), d:size() .. " vs " .. H.file_size(img))
   t:assert(d:size() < 1 << 20, "a fresh qcow2 file is small: " .. d:size())
   d:detach()
 end)
 
 test("disk:size() follows the file as QEMU's qcow2 driver grows it through the mount", function(t)
-  local img = qcow2("grows.qcow2", 64 << 20)
+  local img = H.qcow2("grows.qcow2", 64 << 20)
   local d = vm:attach_disk({id = "g", image = img, format = "qcow2"})
   local before = d:size()
-  t:assert(before == file_size(img), before .. " vs " .. file_size(img))
+  t:assert(before == H.file_size(img), before .. " vs " .. H.file_size(img))
   -- 1 MiB at 8 MiB: 16 new 64 KiB clusters, each appended to the file.
-  local ok, out = sh(string.format("qemu-io -f qcow2 -c 'write -P 0x33 8M 1M' '%s'", d:path("image")))
+  local ok, out = H.sh(string.format("qemu-io -f qcow2 -c 'write -P 0x33 8M 1M' '%s'", d:path("image")))
   t:assert(ok, out)
-  t:assert(file_size(img) >= before + (1 << 20), "the backing file grew: " .. before .. " -> " .. file_size(img))
-  t:assert(d:size() == file_size(img), "disk:size() " .. d:size() .. " vs the file's " .. file_size(img))
-  ok, out = sh(string.format("qemu-img check '%s'", d:path("image")))
+  t:assert(H.file_size(img) >= before + (1 << 20), "the backing file grew: " .. before .. " -> " .. H.file_size(img))
+  t:assert(d:size() == H.file_size(img), "disk:size() " .. d:size() .. " vs the file's " .. H.file_size(img))
+  ok, out = H.sh(string.format("qemu-img check '%s'", d:path("image")))
   t:assert(ok and out:find("No errors were found on the image.", 1, true), out)
-  ok, out = sh(string.format("qemu-io -r -f qcow2 -c 'read -P 0x33 8M 1M' '%s'", d:path("image")))
+  ok, out = H.sh(string.format("qemu-io -r -f qcow2 -c 'read -P 0x33 8M 1M' '%s'", d:path("image")))
   t:assert(ok, out)
   d:detach()
 end)
