@@ -150,27 +150,29 @@ static int cmd_inject(const char *target, int argc, char **argv)
     return join_line(line, sizeof line, "", argc, argv) || send_batch(target, CTL_SCOPE_DISK, line);
 }
 
+/* VERB and the words after it, as one line of the disk's ctl. */
+static int send_disk_line(const char *target, const char *verb, int argc, char **argv)
+{
+    char line[4096];
+    return join_line(line, sizeof line, verb, argc, argv) ||
+           send_batch(target, CTL_SCOPE_DISK, line);
+}
+
 /* clear [MODE [KEY=VALUE]...]: every rule, a mode's rules, or the one rule that line makes */
 static int cmd_clear(const char *target, int argc, char **argv)
 {
-    char line[4096];
-    return join_line(line, sizeof line, "clear", argc, argv) ||
-           send_batch(target, CTL_SCOPE_DISK, line);
+    return send_disk_line(target, "clear", argc, argv);
 }
 
 /* powercut, mark TEXT..., trace on|off|clear: a disk's one-shot commands, as ctl takes them */
 static int cmd_powercut(const char *target, int argc, char **argv)
 {
-    char line[4096];
-    return join_line(line, sizeof line, "powercut", argc, argv) ||
-           send_batch(target, CTL_SCOPE_DISK, line);
+    return send_disk_line(target, "powercut", argc, argv);
 }
 
 static int cmd_mark(const char *target, int argc, char **argv)
 {
-    char line[4096];
-    return join_line(line, sizeof line, "mark", argc, argv) ||
-           send_batch(target, CTL_SCOPE_DISK, line);
+    return send_disk_line(target, "mark", argc, argv);
 }
 
 /* trace show: MOUNT/ID/trace as it is (JSON lines); trace on|off|clear: a command */
@@ -187,8 +189,7 @@ static int cmd_trace(const char *target, int argc, char **argv)
         free(text);
         return 0;
     }
-    return join_line(line, sizeof line, "trace", argc, argv) ||
-           send_batch(target, CTL_SCOPE_DISK, line);
+    return send_disk_line(target, "trace", argc, argv);
 }
 
 static json_t *faults_json(const char *text)
