@@ -55,7 +55,7 @@ static void boot_timeout_read(struct lvm_config *vm)
     if (!text)
         return;
     if (duration_parse(text, strlen(text), &ns, &why) < 0) {
-        snprintf(vm->boot_timeout_error, sizeof vm->boot_timeout_error,
+        snprintf(vm->config_error, sizeof vm->config_error,
                  "bad PROVIUM_BOOT_TIMEOUT '%.64s': %s", text, why);
         return;
     }
@@ -98,9 +98,16 @@ void lconfig_read(struct lconfig *cfg)
     const char *guest_dir = env("PROVIUM_GUEST_DIR");
     if (guest_dir)
         snprintf(vm->guest_dir, sizeof vm->guest_dir, "%s", guest_dir);
-    const char *accel = env("PROVIUM_ACCEL");
-    vm->accel = !accel ? VM_ACCEL_AUTO : strcmp(accel, "kvm") == 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG;
     boot_timeout_read(vm);
+    const char *accel = env("PROVIUM_ACCEL");
+    vm->accel = !accel                      ? VM_ACCEL_AUTO
+                : strcmp(accel, "kvm") == 0 ? VM_ACCEL_KVM
+                                            : VM_ACCEL_TCG;
+    /* A misspelt accelerator would quietly mean TCG. */
+    if (accel && strcmp(accel, "kvm") != 0 && strcmp(accel, "tcg") != 0 && !vm->config_error[0])
+        snprintf(vm->config_error, sizeof vm->config_error,
+                 "bad PROVIUM_ACCEL '%.64s': expected kvm or tcg (or unset: KVM where usable)",
+                 accel);
 
     cfg->guest_aliases = env("PROVIUM_GUEST_ALIASES");
 }

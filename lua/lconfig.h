@@ -24,7 +24,7 @@ struct lconfig {
  *   FAULTFS_BUILD_GUEST    DATADIR/faultfs/build-guest beside us
  *   PROVIUM_GUEST_DIR      none: the guest builder builds (or finds in its cache) the guest
  *   PROVIUM_ACCEL          KVM where /dev/kvm can run a guest, else TCG; "kvm" forces KVM,
- *                          any other value TCG
+ *                          "tcg" TCG, any other value is an error at boot
  *   PROVIUM_BOOT_TIMEOUT   180s; a value that is no duration is kept as an error that
  *                          vm:boot() and vm:reset() raise
  *   PROVIUM_GUEST_ALIASES  none

@@ -57,12 +57,12 @@ struct vm_machine *lvm_running(lua_State *L, int index, const char *what)
     return vm->machine;
 }
 
-/* How long a boot or a reset may take; raises if the configured timeout was no duration. */
+/* How long a boot or a reset may take; raises if a setting of the environment was bad. */
 static uint64_t boot_timeout(lua_State *L, const char *what)
 {
     const struct lvm_config *cfg = vm_config(L);
-    if (cfg->boot_timeout_error[0])
-        luaL_error(L, "%s: %s", what, cfg->boot_timeout_error);
+    if (cfg->config_error[0])
+        luaL_error(L, "%s: %s", what, cfg->config_error);
     return cfg->boot_timeout_ns;
 }
 

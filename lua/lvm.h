@@ -22,8 +22,8 @@ struct lvm_config {
     enum vm_accel accel;
     uint64_t boot_timeout_ns;                  /* how long boot() and reset() wait */
     char boot_timeout_text[DURATION_TEXT_MAX]; /* the same, as the user wrote it */
-    char boot_timeout_error[192]; /* not "": the timeout given was no duration; boot and reset
-                                     raise this */
+    char config_error[192]; /* not "": a setting was bad (PROVIUM_BOOT_TIMEOUT no duration,
+                               PROVIUM_ACCEL neither kvm nor tcg); boot and reset raise this */
 };
 
 /* Pushes a new VM named NAME running GUEST on the Mount at MOUNT_INDEX. */

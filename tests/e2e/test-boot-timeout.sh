@@ -63,5 +63,8 @@ LUA
 out=$(PROVIUM_BOOT_TIMEOUT=soon "$PROVIUM" "$WORK/bad.lua" 2>&1)
 check "a bad PROVIUM_BOOT_TIMEOUT is named" \
     grep -q "^not ok - boot: .*boot: bad PROVIUM_BOOT_TIMEOUT 'soon': expected a number such as 50ms" <<<"$out"
+out=$(PROVIUM_ACCEL=kmv "$PROVIUM" "$WORK/bad.lua" 2>&1)
+check "a misspelt PROVIUM_ACCEL is named, not taken for TCG" \
+    grep -q "^not ok - boot: .*boot: bad PROVIUM_ACCEL 'kmv': expected kvm or tcg" <<<"$out"
 
 finish
