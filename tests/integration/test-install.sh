@@ -15,7 +15,7 @@ check "the module lands in a directory of Lua's default cpath" \
     bash -c "lua5.4 -e 'print(package.cpath)' | tr ';' '\n' | grep -qx '/usr/local/lib/lua/5.4/?.so'"
 unit=$root/usr/local/lib/systemd/system/faultfs@.service
 check "installs the template unit faultfs@.service where systemd looks" test -e "$unit"
-check "which starts the installed faultfs" grep -qx 'ExecStart=/usr/local/bin/faultfs $FAULTFS_ARGS ${MOUNTPOINT}' "$unit"
+check "which starts the installed faultfs" grep -qx 'ExecStart=/usr/local/bin/faultfs -f $FAULTFS_ARGS ${MOUNTPOINT}' "$unit"
 if command -v systemd-analyze >/dev/null; then
     mkdir "$WORK/units"
     sed "s|/usr/local/bin/faultfs|$root/usr/local/bin/faultfs|" "$unit" >"$WORK/units/faultfs@.service"
