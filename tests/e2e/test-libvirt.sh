@@ -102,8 +102,6 @@ if ! "${VIRSH[@]}" version >/dev/null 2>&1; then
     echo "libvirtd did not come up:"; cat "$LV/libvirtd.out"; tail -n 20 "$LV/libvirtd.log"
     exit 1
 fi
-"${VIRSH[@]}" event --all --loop >"$WORK/events" 2>&1 &
-EXTRA_PIDS+=($!)
 
 # ---- the domain: the recipe's <disk> elements, the guest's agent on a unix socket
 cat >"$WORK/domain.xml" <<EOF
@@ -145,6 +143,9 @@ cat >"$WORK/domain.xml" <<EOF
 EOF
 check "virsh create starts the transient domain on the mount's images" "${VIRSH[@]}" create "$WORK/domain.xml"
 QEMU_PID=$(cat "$LV/run/qemu/$DOMAIN.pid" 2>/dev/null)
+# The README's watch on the domain's failed requests.
+"${VIRSH[@]}" event --domain "$DOMAIN" --event io-error --loop >"$WORK/events" 2>&1 &
+EXTRA_PIDS+=($!)
 check "QEMU runs as libvirt-qemu" same "$(ps -o user= -p "${QEMU_PID:-0}")" "libvirt-qemu"
 check "libvirt's relabel left the images as they were" \
     same "$(stat -c '%U:%G %a' "$WORK/vda.img" "$WORK/vdb.img" | tr '\n' ' ')" \
