@@ -235,4 +235,6 @@ wait "$LIBVIRTD_PID"
 check "libvirtd stops cleanly" same "$?" 0
 LIBVIRTD_PID=
 
+check "faultfs unmounts and exits cleanly" unmount_faultfs
+
 finish

@@ -64,4 +64,6 @@ check "an ACL on the backing file is not seen through the mount" \
     fails_with "Permission denied" as_nobody dd if=/dev/zero of="$img" bs=512 count=1 conv=notrunc status=none
 setfacl -b "$WORK/root.img"
 
+check "faultfs unmounts and exits cleanly" unmount_faultfs
+
 finish
