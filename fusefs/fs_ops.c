@@ -171,7 +171,7 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
      * made here, but setting the ones already there succeeds (relabelling
      * tools chown an image to the owner it already has). A real change is
      * EPERM, which libvirt's DAC driver tolerates: at a domain's stop it
-     * chowns the image back to root:root and logs the refusal as info.
+     * chowns the image back to root:root and goes on when that is refused.
      */
     if (rc == 0 && (((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777)) ||
                     ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid) ||
