@@ -178,6 +178,14 @@ guest_wait() { # guest_wait ID: sets $gstatus $gout $gerr
     gout=$(unb64 "$out" | tr -d '\0')
     gerr=$(unb64 "$err")
 }
+eventually() { # eventually COMMAND...: COMMAND succeeds within 10 s (virsh prints events as they come)
+    local _
+    for _ in $(seq 100); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
 n=0
 guest_run() { # guest_run COMMAND
     n=$((n + 1))
@@ -193,7 +201,7 @@ guest_run "odio read /dev/vda 0 512"
 check "with eio_read the guest's read fails with an I/O error" \
     same "$gstatus $gerr" "1 odio: read /dev/vda at 0: Input/output error"
 check "libvirt emits io-error for the disk" \
-    grep -q "event 'io-error' for domain '$DOMAIN': $MNT/vda/image (virtio-disk0) report" "$WORK/events"
+    eventually grep -q "event 'io-error' for domain '$DOMAIN': $MNT/vda/image (virtio-disk0) report" "$WORK/events"
 check "domblkerror has nothing for a reported error" same "$("${VIRSH[@]}" domblkerror "$DOMAIN")" "No errors found"
 ctl vda clear
 guest_run "odio read /dev/vda 0 512"
@@ -212,7 +220,7 @@ done
 check "with eio_read on a stop disk the domain pauses" same "$state" "paused (I/O error)"
 check "virsh domblkerror reports the disk" same "$("${VIRSH[@]}" domblkerror "$DOMAIN")" "vdb: unspecified error"
 check "libvirt emits io-error pause for it" \
-    grep -q "event 'io-error' for domain '$DOMAIN': $MNT/vdb/image (virtio-disk1) pause" "$WORK/events"
+    eventually grep -q "event 'io-error' for domain '$DOMAIN': $MNT/vdb/image (virtio-disk1) pause" "$WORK/events"
 check "faultfs counted the failed read" at_least 1 "$(stat_field vdb failed_reads)"
 ctl vdb clear
 check "after clear, virsh resume" "${VIRSH[@]}" resume "$DOMAIN"
