@@ -80,9 +80,10 @@ cat >"$LV/etc/qemu.conf" <<EOF
 stdio_handler = "file"
 namespaces = [ ]
 EOF
-# The domain is type 'qemu' (TCG). Where /dev/kvm exists but cannot run a guest for
-# libvirt-qemu, libvirt's capability cache would disagree with itself on every look and
-# probe QEMU again (seconds each); covering /dev/kvm in the namespace keeps it consistent.
+# The domain is type 'qemu' (TCG). Where /dev/kvm is root's alone (0600), QEMU's probe
+# finds KVM but libvirt-qemu could not use it, so libvirt calls its capability cache stale
+# at every look and probes QEMU again (seconds each, a minute per virsh create); with
+# /dev/kvm covered in the namespace, both agree there is no KVM.
 : >"$LV/no-kvm"
 unshare --mount --propagation private sh -c '
     lv=$1
