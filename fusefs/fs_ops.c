@@ -171,8 +171,10 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
     int rc = attr_of(fs, ino, &st, &disk);
     /*
      * Owners and modes are the backing file's or the daemon's: no change is
-     * made here, but setting the ones already there succeeds (libvirt chowns
-     * an image to the owner it already has).
+     * made here, but setting the ones already there succeeds (relabelling
+     * tools chown an image to the owner it already has). A real change is
+     * EPERM, which libvirt's DAC driver tolerates: at a domain's stop it
+     * chowns the image back to root:root and goes on when that is refused.
      */
     if (rc == 0 && (((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777)) ||
                     ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid) ||
@@ -541,6 +543,14 @@ static void faultfs_init(void *userdata, struct fuse_conn_info *conn)
     }
 }
 
+/*
+ * No xattr handlers, on purpose: faultfs stores nothing but the images'
+ * bytes. The kernel turns the first ENOSYS into EOPNOTSUPP and from then on
+ * answers every xattr call so without a round trip to the daemon.
+ * libvirt reads EOPNOTSUPP on its trusted.libvirt.security.* labels as a
+ * filesystem that cannot remember owners, and goes on without them
+ * (tests/integration/test-relabel.sh, tests/e2e/test-libvirt.sh).
+ */
 const struct fuse_lowlevel_ops faultfs_ops = {
     .init = faultfs_init,
     .lookup = faultfs_lookup,

@@ -13,6 +13,17 @@ for f in bin/faultfs bin/faultctl bin/provium lib/lua/5.4/faultfs.so share/man/m
 done
 check "the module lands in a directory of Lua's default cpath" \
     bash -c "lua5.4 -e 'print(package.cpath)' | tr ';' '\n' | grep -qx '/usr/local/lib/lua/5.4/?.so'"
+unit=$root/usr/local/lib/systemd/system/faultfs@.service
+check "installs the template unit faultfs@.service where systemd looks" test -e "$unit"
+check "which starts the installed faultfs" grep -qx 'ExecStart=/usr/local/bin/faultfs -f $FAULTFS_ARGS ${MOUNTPOINT}' "$unit"
+if command -v systemd-analyze >/dev/null; then
+    mkdir "$WORK/units"
+    sed "s|/usr/local/bin/faultfs|$root/usr/local/bin/faultfs|" "$unit" >"$WORK/units/faultfs@.service"
+    check "systemd-analyze verify finds nothing wrong with it" \
+        same "$(systemd-analyze verify --man=no "$WORK/units/faultfs@test.service" 2>&1; echo "status $?")" "status 0"
+else
+    echo "(systemd-analyze is not installed: the unit is not verified)"
+fi
 check "the man pages land in man's default path" bash -c "manpath 2>/dev/null | tr ':' '\n' | grep -qx '/usr/local/share/man' || test -d /usr/local/share/man"
 # A sanitizer build's module needs its runtime loaded first into the plain interpreter.
 preload=()
