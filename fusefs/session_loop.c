@@ -38,6 +38,7 @@
 #define LOOP_REST_MS 50        /* a first rest ends by then, in case the requesters moved */
 #define LOOP_REST_MAX_MS 1000  /* rests in a row without a request double up to this */
 #define LOOP_LOOK_EVERY 8      /* while leaders rest, the others look for a queue so often */
+#define LOOP_EAGER_RETRY 4     /* after a read that found nothing, the next tries so often */
 
 enum loop_state { LOOP_WAITING, LOOP_BUSY, LOOP_RESTING };
 
@@ -196,7 +197,14 @@ static void *loop_leader_main(void *arg)
     struct fuse_buf buf = {0};
     struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->stop_fd, .events = POLLIN}};
     unsigned lost = 0, taken = 0, rest_ms = LOOP_REST_MS;
-    bool try_first = true; /* after a request, the next one is often queued already */
+    /*
+     * Read before polling: under a queue (libaio at QD32) the next request is
+     * there already and poll() is a syscall for nothing. One requester at a
+     * time (psync QD1) is still blocked on the reply we just sent, so that read
+     * only fails: it is tried again after a failure only every few requests.
+     */
+    bool try_first = true;
+    bool eager = true; /* the last read before polling found a request */
 
     loop_pin(t->cpu);
     while (!atomic_load(&l->stopping)) {
@@ -206,11 +214,13 @@ static void *loop_leader_main(void *arg)
         int rc = loop_take(l, t, &buf, taken % LOOP_LOOK_EVERY == 0);
         if (rc < 0)
             break;
+        if (try_first)
+            eager = rc > 0;
         if (rc > 0) {
             taken++;
             lost = 0;
             rest_ms = LOOP_REST_MS;
-            try_first = true;
+            try_first = eager || taken % LOOP_EAGER_RETRY == 0;
             continue;
         }
         if (try_first) {
