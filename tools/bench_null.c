@@ -205,6 +205,13 @@ static void null_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse
     null_ok(req, ino, fi);
 }
 
+static void null_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ino != FUSE_ROOT_ID)
+        return (void)fuse_reply_err(req, ENOTDIR);
+    fuse_reply_open(req, fi);
+}
+
 static void null_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                          struct fuse_file_info *fi)
 {
@@ -237,7 +244,7 @@ static const struct fuse_lowlevel_ops null_ops = {
     .flush = null_ok,
     .release = null_ok,
     .fsync = null_fsync,
-    .opendir = null_ok,
+    .opendir = null_opendir,
     .readdir = null_readdir,
     .releasedir = null_ok,
 };
