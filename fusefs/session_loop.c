@@ -12,6 +12,14 @@
  * row for requests that others took rests for a while, so that an idle CPU
  * is not interrupted for nothing; a queue of requests wakes it early.
  *
+ * Measured against one reader per CPU blocking in read() (the kernel wakes
+ * one of them per request, the scheduler places it): on the 2-CPU VM, Linux
+ * 6.18, fio direct=1 on a tmpfs image, 5 alternating rounds, 2026-11-30,
+ * medians: psync QD1 reads 46k IOPS here against 38k, libaio QD32 211k
+ * against 188k; bench-null on either loop: 53k against 39k, 206k against
+ * 180k. One syscall is saved all the same: after a request the next read
+ * comes before poll() only while that keeps finding requests (a queue).
+ *
  * No request may wait for a thread stuck in a long one (an fsync, a slow
  * backing file): every tick, if requests are queued and no thread is free to
  * take them, the monitor wakes the resting leaders, or else starts a spare
