@@ -254,12 +254,8 @@ int main(int argc, char **argv)
      * They all block the stop signals, so a signal always interrupts the thread that
      * waits for it in run_session.
      */
-    sigset_t stop_signals, wait_mask;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask);
+    sigset_t wait_mask;
+    session_loop_block_stop_signals(&wait_mask);
     if (parking_start(&fs.parked, fs.parked.budget, FAULTFS_DELAY_WORKERS) == 0) {
         /* Stopping on a signal is the normal way out of a foreground daemon. */
         int rc = run_session(fs.session, &opts, &wait_mask);

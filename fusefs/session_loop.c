@@ -407,6 +407,16 @@ static void loop_stop(struct session_loop *l)
     }
 }
 
+void session_loop_block_stop_signals(sigset_t *wait_mask)
+{
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, wait_mask);
+}
+
 int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_t *wait_mask)
 {
     struct session_loop l = {.se = se, .fd = fuse_session_fd(se), .max_spares = max_spares};

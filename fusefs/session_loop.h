@@ -12,4 +12,11 @@
  */
 int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_t *wait_mask);
 
+/*
+ * Blocks the stop signals (SIGINT, SIGTERM, SIGHUP) in the calling thread,
+ * before it starts any other, so that every thread inherits the block; the
+ * mask to wait under, as before, goes into *WAIT_MASK.
+ */
+void session_loop_block_stop_signals(sigset_t *wait_mask);
+
 #endif

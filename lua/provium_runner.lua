@@ -218,8 +218,7 @@ local function now() return faultfs.monotonic() end
 
 -- Counts a test in SUITE and the totals. KIND: nil (passed), "failure" (an assertion),
 -- "error" (anything else that stopped it) or "skipped".
-local function count(suite, case)
-  suite.cases[#suite.cases + 1] = case
+local function tally(case)
   if not case.kind then
     totals.passed = totals.passed + 1
   elseif case.kind == "skipped" then
@@ -227,6 +226,11 @@ local function count(suite, case)
   else
     totals.failed = totals.failed + 1
   end
+end
+
+local function count(suite, case)
+  suite.cases[#suite.cases + 1] = case
+  tally(case)
 end
 
 local function report(suite, name, kind, message, seconds)
@@ -424,15 +428,7 @@ local function run_workers()
   for k = 1, #opts.scripts do
     for _, s in ipairs(done[k] or {}) do
       suites[#suites + 1] = s
-      for _, c in ipairs(s.cases) do
-        if not c.kind then
-          totals.passed = totals.passed + 1
-        elseif c.kind == "skipped" then
-          totals.skipped = totals.skipped + 1
-        else
-          totals.failed = totals.failed + 1
-        end
-      end
+      for _, c in ipairs(s.cases) do tally(c) end
     end
   end
 end

@@ -308,12 +308,8 @@ int main(int argc, char **argv)
     fuse_daemonize(opts.foreground);
 
     /* As faultfs: the loop's threads block the stop signals, this one waits for them. */
-    sigset_t stop_signals, wait_mask;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask);
+    sigset_t wait_mask;
+    session_loop_block_stop_signals(&wait_mask);
     int rc;
     if (opts.singlethread) {
         pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
