@@ -7,13 +7,6 @@ PROVIUM=${PROVIUM:-provium}
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 is not installed"
 export WORK
 
-descendants() {
-    local c
-    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        echo "$c $(cat /proc/"$c"/comm 2>/dev/null)"
-        descendants "$c"
-    done
-}
 
 for name in p q; do
     cat >"$WORK/$name.lua" <<LUA

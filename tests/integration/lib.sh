@@ -166,6 +166,15 @@ stat_field() { # stat_field DISK FIELD: a number from MNT/DISK/stats
     sed -n "s/^  \"$2\": \([0-9]*\),\{0,1\}$/\1/p" "$MNT/$1/stats"
 }
 
+# descendants PID: every process below PID, one "pid comm" a line (only what a test started).
+descendants() {
+    local c
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        echo "$c $(cat /proc/"$c"/comm 2>/dev/null)"
+        descendants "$c"
+    done
+}
+
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]

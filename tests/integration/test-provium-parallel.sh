@@ -7,14 +7,6 @@
 PROVIUM=${PROVIUM:-provium}
 export WORK
 
-# descendants PID: every process below PID, one "pid comm" a line.
-descendants() {
-    local c
-    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        echo "$c $(cat /proc/"$c"/comm 2>/dev/null)"
-        descendants "$c"
-    done
-}
 # wait_for FILE...: up to 30 s for every FILE to exist.
 wait_for() {
     local f missing
