@@ -47,15 +47,23 @@ static int snapshot_faults(struct handle *h)
     return 0;
 }
 
+/* Adds which transport the kernel's requests come by ("dev" or "uring") to JSON. */
+static json_t *with_transport(struct faultfs *fs, json_t *json)
+{
+    if (json)
+        json_object_set_new(json, "transport", json_string(atomic_load(&fs->transport)));
+    return json;
+}
+
 int ctl_file_snapshot(struct faultfs *fs, struct handle *h)
 {
     switch (h->kind) {
     case NODE_MOUNT_CTL:
-        return snapshot_json(h, disk_registry_json(&fs->disks));
+        return snapshot_json(h, with_transport(fs, disk_registry_json(&fs->disks)));
     case NODE_DISK_CTL:
         return snapshot_faults(h);
     case NODE_STATS:
-        return snapshot_json(h, disk_stats_json(h->disk));
+        return snapshot_json(h, with_transport(fs, disk_stats_json(h->disk)));
     case NODE_TRACE:
         h->text = io_trace_render(&h->disk->trace, &h->text_len);
         return h->text ? 0 : -ENOMEM;
@@ -185,7 +193,7 @@ static void ctl_gather_reset(struct ctl_gather *g)
     g->lines = 1;
 }
 
-void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size)
+void ctl_file_write(struct request req, struct handle *h, const char *buf, size_t size)
 {
     struct ctl_gather *g = &h->gather;
     struct ff_error err = {0};
@@ -195,7 +203,7 @@ void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t si
     if (g->error) {
         /* An earlier piece of this batch was refused, and so is the batch: keep that reason. */
         pthread_mutex_unlock(&h->lock);
-        return (void)fuse_reply_err(req, -g->error);
+        return (void)request_reply_err(req, -g->error);
     }
     if (h->disk && atomic_load(&h->disk->detached)) {
         snprintf(err.msg, sizeof err.msg, "disk '%s' is detached", h->disk->id);
@@ -220,9 +228,9 @@ void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t si
     }
     pthread_mutex_unlock(&h->lock);
     if (rc < 0)
-        fuse_reply_err(req, -rc);
+        request_reply_err(req, -rc);
     else
-        fuse_reply_write(req, size);
+        request_reply_write(req, size);
 }
 
 int ctl_file_flush(struct faultfs *fs, struct handle *h)

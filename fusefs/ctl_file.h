@@ -13,7 +13,7 @@ int ctl_file_snapshot(struct faultfs *fs, struct handle *h);
  * batch), and close() or fsync() applies the batch (returning the error if
  * it cannot). After a refusal, reading the file returns the reason.
  */
-void ctl_file_write(fuse_req_t req, struct handle *h, const char *buf, size_t size);
+void ctl_file_write(struct request req, struct handle *h, const char *buf, size_t size);
 int ctl_file_flush(struct faultfs *fs, struct handle *h);
 void ctl_file_release(struct handle *h);
 

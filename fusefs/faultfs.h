@@ -11,7 +11,10 @@
 #include "disk_registry.h"
 #include "parking.h"
 
+#include "request.h"
+
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 struct handle;
@@ -26,6 +29,7 @@ struct faultfs {
     pthread_mutex_t handles_lock; /* guards handles and every handle's prev/next */
     struct handle *handles;
     bool splice_replies; /* the kernel takes replies spliced from a pipe */
+    _Atomic(const char *) transport; /* "uring" once the ring took over, else "dev" */
     unsigned max_read;   /* the largest read request, in bytes */
 };
 
@@ -107,9 +111,9 @@ static inline struct handle *handle_of(struct fuse_file_info *fi)
     return (struct handle *)(uintptr_t)fi->fh;
 }
 
-static inline struct faultfs *faultfs_of(fuse_req_t req)
+static inline struct faultfs *faultfs_of(struct request req)
 {
-    return fuse_req_userdata(req);
+    return request_userdata(req);
 }
 
 #endif

@@ -106,19 +106,19 @@ static int attr_of(struct faultfs *fs, fuse_ino_t ino, struct stat *st, struct d
     return rc;
 }
 
-static void reply_entry(fuse_req_t req, fuse_ino_t ino)
+static void reply_entry(struct request req, fuse_ino_t ino)
 {
     struct fuse_entry_param e = {.ino = ino};
     int rc = attr_of(faultfs_of(req), ino, &e.attr, NULL);
     if (rc < 0)
-        fuse_reply_err(req, -rc);
+        request_reply_err(req, -rc);
     else
-        fuse_reply_entry(req, &e);
+        request_reply_entry(req, &e);
 }
 
 /* ---- namespace ---- */
 
-static void faultfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void faultfs_lookup(struct request req, fuse_ino_t parent, const char *name)
 {
     struct faultfs *fs = faultfs_of(req);
     uint64_t serial = 0;
@@ -129,31 +129,31 @@ static void faultfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             return (void)reply_entry(req, INO_MOUNT_CTL);
         struct disk *disk = disk_registry_find_id(&fs->disks, name, strlen(name));
         if (!disk)
-            return (void)fuse_reply_err(req, ENOENT);
+            return (void)request_reply_err(req, ENOENT);
         fuse_ino_t ino = node_ino(disk->serial, NODE_DISK_DIR);
         disk_unref(disk);
         return (void)reply_entry(req, ino);
     }
     if (kind != NODE_DISK_DIR)
-        return (void)fuse_reply_err(req, ENOTDIR);
+        return (void)request_reply_err(req, ENOTDIR);
     for (enum node_kind k = NODE_IMAGE; k <= NODE_LAST; k++) {
         if (strcmp(name, disk_file_names[k]) == 0)
             return (void)reply_entry(req, node_ino(serial, k));
     }
-    fuse_reply_err(req, ENOENT);
+    request_reply_err(req, ENOENT);
 }
 
-static void faultfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void faultfs_getattr(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct stat st;
     (void)fi;
     int rc = attr_of(faultfs_of(req), ino, &st, NULL);
     if (rc < 0)
-        return (void)fuse_reply_err(req, -rc);
-    fuse_reply_attr(req, &st, 0);
+        return (void)request_reply_err(req, -rc);
+    request_reply_attr(req, &st, 0);
 }
 
-static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+static void faultfs_setattr(struct request req, fuse_ino_t ino, struct stat *attr, int to_set,
                             struct fuse_file_info *fi)
 {
     struct faultfs *fs = faultfs_of(req);
@@ -166,7 +166,7 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
     /* The O_TRUNC of `echo cmd > ctl` arrives as a size of 0: a ctl file has nothing to cut. */
     if ((to_set & FUSE_SET_ATTR_SIZE) &&
         !((kind == NODE_MOUNT_CTL || kind == NODE_DISK_CTL) && attr->st_size == 0))
-        return (void)fuse_reply_err(req, node_is_image(kind) ? EPERM : EACCES);
+        return (void)request_reply_err(req, node_is_image(kind) ? EPERM : EACCES);
 
     int rc = attr_of(fs, ino, &st, &disk);
     /*
@@ -196,8 +196,8 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
     if (disk)
         disk_unref(disk);
     if (rc < 0)
-        return (void)fuse_reply_err(req, -rc);
-    fuse_reply_attr(req, &st, 0);
+        return (void)request_reply_err(req, -rc);
+    request_reply_attr(req, &st, 0);
 }
 
 /*
@@ -205,7 +205,7 @@ static void faultfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
  * parent is a disk's directory and the disk has just been detached (a
  * shell's `> ID/ctl` whose lookup of ctl lost the race turns into a create).
  */
-static int refuse_new_entry(fuse_req_t req, fuse_ino_t parent)
+static int refuse_new_entry(struct request req, fuse_ino_t parent)
 {
     uint64_t serial = 0;
     if (node_kind_of(parent, &serial) != NODE_DISK_DIR)
@@ -217,36 +217,35 @@ static int refuse_new_entry(fuse_req_t req, fuse_ino_t parent)
     return EPERM;
 }
 
-static void faultfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+static void faultfs_mknod(struct request req, fuse_ino_t parent, const char *name, mode_t mode,
                           dev_t rdev)
 {
     (void)name, (void)mode, (void)rdev;
-    fuse_reply_err(req, refuse_new_entry(req, parent));
+    request_reply_err(req, refuse_new_entry(req, parent));
 }
 
-static void faultfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void faultfs_mkdir(struct request req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     (void)name, (void)mode;
-    fuse_reply_err(req, refuse_new_entry(req, parent));
+    request_reply_err(req, refuse_new_entry(req, parent));
 }
 
-static void faultfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void faultfs_unlink(struct request req, fuse_ino_t parent, const char *name)
 {
     (void)parent, (void)name;
-    fuse_reply_err(req, EPERM);
+    request_reply_err(req, EPERM);
 }
 
-static void faultfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void faultfs_rename(struct request req, fuse_ino_t parent, const char *name,
                            fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
     (void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-    fuse_reply_err(req, EPERM);
+    request_reply_err(req, EPERM);
 }
 
 /* ---- directories ---- */
 
 struct listing {
-    fuse_req_t req;
     char *buf;
     size_t len;
     size_t capacity;
@@ -255,7 +254,7 @@ struct listing {
 static int listing_add(struct listing *l, const char *name, fuse_ino_t ino, mode_t mode)
 {
     struct stat st = {.st_ino = ino, .st_mode = mode};
-    size_t need = fuse_add_direntry(l->req, NULL, 0, name, NULL, 0);
+    size_t need = fuse_add_direntry(NULL, NULL, 0, name, NULL, 0);
     if (l->len + need > l->capacity) {
         size_t cap = (l->capacity ? l->capacity * 2 : 1024) + need;
         char *grown = realloc(l->buf, cap);
@@ -264,7 +263,7 @@ static int listing_add(struct listing *l, const char *name, fuse_ino_t ino, mode
         l->buf = grown;
         l->capacity = cap;
     }
-    fuse_add_direntry(l->req, l->buf + l->len, need, name, &st, (off_t)(l->len + need));
+    fuse_add_direntry(NULL, l->buf + l->len, need, name, &st, (off_t)(l->len + need));
     l->len += need;
     return 0;
 }
@@ -296,7 +295,7 @@ static int listing_disk(struct disk *disk, struct listing *l)
     return rc;
 }
 
-static void handle_unpublish(fuse_req_t req, struct handle *h);
+static void handle_unpublish(struct request req, struct handle *h);
 
 static struct handle *handle_new(enum node_kind kind)
 {
@@ -320,7 +319,7 @@ static void handle_free(struct handle *h)
 }
 
 /* Hands H to the kernel as FI's file handle and replies to the open. */
-static void handle_publish(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
+static void handle_publish(struct request req, struct handle *h, struct fuse_file_info *fi)
 {
     struct faultfs *fs = faultfs_of(req);
     pthread_mutex_lock(&fs->handles_lock);
@@ -330,11 +329,11 @@ static void handle_publish(fuse_req_t req, struct handle *h, struct fuse_file_in
     fs->handles = h;
     pthread_mutex_unlock(&fs->handles_lock);
     fi->fh = (uintptr_t)h;
-    if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted: no release follows */
+    if (request_reply_open(req, fi) == -ENOENT) /* the opener was interrupted: no release follows */
         handle_unpublish(req, h);
 }
 
-static void handle_unpublish(fuse_req_t req, struct handle *h)
+static void handle_unpublish(struct request req, struct handle *h)
 {
     struct faultfs *fs = faultfs_of(req);
     pthread_mutex_lock(&fs->handles_lock);
@@ -359,17 +358,17 @@ void faultfs_free_handles(struct faultfs *fs)
     pthread_mutex_unlock(&fs->handles_lock);
 }
 
-static void faultfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void faultfs_opendir(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct faultfs *fs = faultfs_of(req);
     uint64_t serial = 0;
     enum node_kind kind = node_kind_of(ino, &serial);
     struct handle *h = handle_new(kind);
-    struct listing l = {.req = req};
+    struct listing l = {0};
     int rc;
 
     if (!h)
-        return (void)fuse_reply_err(req, ENOMEM);
+        return (void)request_reply_err(req, ENOMEM);
     if (kind == NODE_ROOT) {
         rc = listing_root(fs, &l);
     } else if (kind == NODE_DISK_DIR) {
@@ -382,12 +381,12 @@ static void faultfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
     h->text_len = l.len;
     if (rc < 0) {
         handle_free(h);
-        return (void)fuse_reply_err(req, -rc);
+        return (void)request_reply_err(req, -rc);
     }
     handle_publish(req, h, fi);
 }
 
-static void reply_slice(fuse_req_t req, struct handle *h, size_t size, off_t off)
+static void reply_slice(struct request req, struct handle *h, size_t size, off_t off)
 {
     /* H's text is replaced when a ctl write is refused (ctl_file.c): copy it under the lock. */
     pthread_mutex_lock(&h->lock);
@@ -398,27 +397,27 @@ static void reply_slice(fuse_req_t req, struct handle *h, size_t size, off_t off
         memcpy(copy, h->text + off, n);
     pthread_mutex_unlock(&h->lock);
     if (!copy)
-        return (void)fuse_reply_err(req, ENOMEM);
-    fuse_reply_buf(req, copy, n);
+        return (void)request_reply_err(req, ENOMEM);
+    request_reply_buf(req, copy, n);
 }
 
-static void faultfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void faultfs_readdir(struct request req, fuse_ino_t ino, size_t size, off_t off,
                             struct fuse_file_info *fi)
 {
     (void)ino;
     reply_slice(req, handle_of(fi), size, off);
 }
 
-static void faultfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void faultfs_releasedir(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
     handle_unpublish(req, handle_of(fi));
-    fuse_reply_err(req, 0);
+    request_reply_err(req, 0);
 }
 
 /* ---- files ---- */
 
-static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void faultfs_open(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct faultfs *fs = faultfs_of(req);
     uint64_t serial = 0;
@@ -426,28 +425,28 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
     int access = fi->flags & O_ACCMODE;
 
     if (kind == NODE_ROOT || kind == NODE_DISK_DIR)
-        return (void)fuse_reply_err(req, EISDIR);
+        return (void)request_reply_err(req, EISDIR);
     if ((kind == NODE_STATS || kind == NODE_TRACE) && access != O_RDONLY)
-        return (void)fuse_reply_err(req, EACCES);
+        return (void)request_reply_err(req, EACCES);
     /* Control is the mounting user's (and root's), whatever -o allow_other lets others see. */
     if ((kind == NODE_MOUNT_CTL || kind == NODE_DISK_CTL) && access != O_RDONLY) {
-        uid_t uid = fuse_req_ctx(req)->uid;
+        uid_t uid = request_caller(req).uid;
         if (uid != fs->owner && uid != 0)
-            return (void)fuse_reply_err(req, EACCES);
+            return (void)request_reply_err(req, EACCES);
     }
 
     struct handle *h = handle_new(kind);
     if (!h)
-        return (void)fuse_reply_err(req, ENOMEM);
+        return (void)request_reply_err(req, ENOMEM);
     if (kind != NODE_MOUNT_CTL && !(h->disk = disk_registry_find_serial(&fs->disks, serial))) {
         handle_free(h);
-        return (void)fuse_reply_err(req, ENOENT);
+        return (void)request_reply_err(req, ENOENT);
     }
     if (!node_is_image(kind) && access != O_WRONLY) {
         int rc = ctl_file_snapshot(fs, h);
         if (rc < 0) {
             handle_free(h);
-            return (void)fuse_reply_err(req, -rc);
+            return (void)request_reply_err(req, -rc);
         }
     }
     /* Every guest request must reach us: the page cache would hide faults. */
@@ -456,14 +455,14 @@ static void faultfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
     handle_publish(req, h, fi);
 }
 
-static void faultfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void faultfs_release(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
     handle_unpublish(req, handle_of(fi));
-    fuse_reply_err(req, 0);
+    request_reply_err(req, 0);
 }
 
-static void faultfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void faultfs_read(struct request req, fuse_ino_t ino, size_t size, off_t off,
                          struct fuse_file_info *fi)
 {
     struct handle *h = handle_of(fi);
@@ -473,7 +472,7 @@ static void faultfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     reply_slice(req, h, size, off);
 }
 
-static void faultfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+static void faultfs_write(struct request req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                           struct fuse_file_info *fi)
 {
     struct handle *h = handle_of(fi);
@@ -487,21 +486,21 @@ static void faultfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
     case NODE_DISK_CTL:
         return (void)ctl_file_write(req, h, buf, size);
     default:
-        return (void)fuse_reply_err(req, EBADF);
+        return (void)request_reply_err(req, EBADF);
     }
 }
 
-static void faultfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void faultfs_flush(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct handle *h = handle_of(fi);
     (void)ino;
     if (h->kind != NODE_MOUNT_CTL && h->kind != NODE_DISK_CTL)
-        return (void)fuse_reply_err(req, 0);
+        return (void)request_reply_err(req, 0);
     /* close() applies what was written through this file (ctl_file.c). */
-    fuse_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
+    request_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
 }
 
-static void faultfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static void faultfs_fsync(struct request req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     struct handle *h = handle_of(fi);
     (void)ino;
@@ -509,23 +508,23 @@ static void faultfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
         return (void)image_io_fsync(req, h->disk, h->kind == NODE_STORED, datasync);
     /* On a ctl file, fsync() applies what was written so far, as close() would. */
     if (h->kind == NODE_MOUNT_CTL || h->kind == NODE_DISK_CTL)
-        return (void)fuse_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
-    fuse_reply_err(req, 0);
+        return (void)request_reply_err(req, -ctl_file_flush(faultfs_of(req), h));
+    request_reply_err(req, 0);
 }
 
-static void faultfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+static void faultfs_fallocate(struct request req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                               struct fuse_file_info *fi)
 {
     struct handle *h = handle_of(fi);
     (void)ino;
     if (!node_is_image(h->kind))
-        return (void)fuse_reply_err(req, EOPNOTSUPP);
+        return (void)request_reply_err(req, EOPNOTSUPP);
     image_io_fallocate(req, h->disk, h->kind == NODE_STORED, mode, offset, length);
 }
 
 /* ---- session ---- */
 
-static void faultfs_init(void *userdata, struct fuse_conn_info *conn)
+void faultfs_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct faultfs *fs = userdata;
     clock_gettime(CLOCK_REALTIME, &attr_mounted_at);
@@ -551,8 +550,7 @@ static void faultfs_init(void *userdata, struct fuse_conn_info *conn)
  * filesystem that cannot remember owners, and goes on without them
  * (tests/integration/test-relabel.sh, tests/e2e/test-libvirt.sh).
  */
-const struct fuse_lowlevel_ops faultfs_ops = {
-    .init = faultfs_init,
+const struct request_ops faultfs_ops = {
     .lookup = faultfs_lookup,
     .getattr = faultfs_getattr,
     .setattr = faultfs_setattr,

@@ -4,7 +4,10 @@
 
 #include "faultfs.h"
 
-extern const struct fuse_lowlevel_ops faultfs_ops;
+extern const struct request_ops faultfs_ops;
+
+/* FUSE_INIT, which libfuse handles on either transport. */
+void faultfs_init(void *userdata, struct fuse_conn_info *conn);
 
 /* Frees the handles still open when the session ends. */
 void faultfs_free_handles(struct faultfs *fs);

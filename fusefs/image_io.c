@@ -57,13 +57,13 @@ static ssize_t image_splice(struct disk_request *rq, uint64_t len)
 }
 
 /* Replies with the N bytes spliced into the thread's pipe and leaves the pipe empty. */
-static void reply_spliced(fuse_req_t req, const struct read_reply *r, size_t n)
+static void reply_spliced(struct request req, const struct read_reply *r, size_t n)
 {
     struct fuse_bufvec data = FUSE_BUFVEC_INIT(n);
     int left = 0;
     data.buf[0].flags = FUSE_BUF_IS_FD;
     data.buf[0].fd = r->pipe[0];
-    if (fuse_reply_data(req, &data, 0) != 0 || ioctl(r->pipe[0], FIONREAD, &left) < 0 || left != 0)
+    if (fuse_reply_data(req.fuse, &data, 0) != 0 || ioctl(r->pipe[0], FIONREAD, &left) < 0 || left != 0)
         reply_pipe_discard();
 }
 
@@ -73,15 +73,21 @@ static void *image_buffer(struct disk_request *rq)
     return reply_buffer_get(rq->length);
 }
 
-static void finish_read(fuse_req_t req, struct disk_request *rq)
+static void finish_read(struct request req, struct disk_request *rq)
 {
     struct read_reply r = {.pipe = {-1, -1}};
     rq->read = NULL;
     rq->buf = NULL;
     rq->buffer = image_buffer;
-    /* The reply comes from memory this thread owns: see reply_buffer.c. */
-    if (rq->length >= IMAGE_SPLICE_MIN && rq->length <= FAULTFS_MAX_READ &&
-        faultfs_of(req)->splice_replies && reply_pipe_get(rq->length + IMAGE_PAGE, r.pipe) == 0) {
+    /*
+     * A ring's reply is read straight into the ring's buffer. On /dev/fuse it
+     * comes from memory this thread owns (see reply_buffer.c), or is spliced.
+     */
+    if ((rq->buf = request_reply_space(req, rq->length))) {
+        rq->buffer = NULL;
+    } else if (rq->length >= IMAGE_SPLICE_MIN && rq->length <= FAULTFS_MAX_READ &&
+               faultfs_of(req)->splice_replies &&
+               reply_pipe_get(rq->length + IMAGE_PAGE, r.pipe) == 0) {
         rq->read = image_splice;
         rq->ctx = &r;
     } else {
@@ -91,26 +97,26 @@ static void finish_read(fuse_req_t req, struct disk_request *rq)
     if (n < 0) {
         if (r.spliced)
             reply_pipe_discard(); /* a fault after the I/O: the bytes stay unsent */
-        fuse_reply_err(req, (int)-n);
+        request_reply_err(req, (int)-n);
     } else if (r.spliced) {
         reply_spliced(req, &r, (size_t)n);
     } else {
-        fuse_reply_buf(req, rq->buf, (size_t)n);
+        request_reply_buf(req, rq->buf, (size_t)n);
     }
 }
 
 /* Runs RQ (parked or not) and gives its one reply. */
-static void image_finish(fuse_req_t req, struct disk_request *rq)
+static void image_finish(struct request req, struct disk_request *rq)
 {
     if (rq->op == DISK_OP_READ)
         return finish_read(req, rq);
     ssize_t n = disk_request_run(rq);
     if (n < 0)
-        fuse_reply_err(req, (int)-n);
+        request_reply_err(req, (int)-n);
     else if (rq->op == DISK_OP_WRITE)
-        fuse_reply_write(req, (size_t)n);
+        request_reply_write(req, (size_t)n);
     else
-        fuse_reply_err(req, 0);
+        request_reply_err(req, 0);
 }
 
 /* ---- requests held back by a slow fault (parking.c) ---- */
@@ -126,7 +132,7 @@ static void held_finish(struct parked *held)
 }
 
 /* Parks RQ for DELAY_NS; 0, or -errno and the caller replies. */
-static int hold(fuse_req_t req, const struct disk_request *rq, uint64_t delay_ns)
+static int hold(struct request req, const struct disk_request *rq, uint64_t delay_ns)
 {
     struct parking *lot = &faultfs_of(req)->parked;
     size_t bytes = rq->op == DISK_OP_WRITE ? rq->length : 0;
@@ -152,7 +158,7 @@ static int hold(fuse_req_t req, const struct disk_request *rq, uint64_t delay_ns
 }
 
 /* Starts RQ: parked while a slow fault delays it, else run at once; one reply either way. */
-static void image_start(fuse_req_t req, struct disk_request *rq)
+static void image_start(struct request req, struct disk_request *rq)
 {
     disk_request_begin(rq);
     uint64_t delay = disk_request_delay_ns(rq);
@@ -161,13 +167,13 @@ static void image_start(fuse_req_t req, struct disk_request *rq)
     int rc = hold(req, rq, delay);
     if (rc < 0) {
         disk_request_abandon(rq, -rc);
-        fuse_reply_err(req, -rc);
+        request_reply_err(req, -rc);
     }
 }
 
 /* ---- entry points ---- */
 
-void image_io_read(fuse_req_t req, struct disk *disk, bool stored, size_t size, off_t off)
+void image_io_read(struct request req, struct disk *disk, bool stored, size_t size, off_t off)
 {
     struct disk_request rq = {.disk = disk,
                               .op = DISK_OP_READ,
@@ -177,7 +183,7 @@ void image_io_read(fuse_req_t req, struct disk *disk, bool stored, size_t size, 
     image_start(req, &rq);
 }
 
-void image_io_write(fuse_req_t req, struct disk *disk, bool stored, const char *buf, size_t size,
+void image_io_write(struct request req, struct disk *disk, bool stored, const char *buf, size_t size,
                     off_t off, int flags)
 {
     struct disk_request rq = {.disk = disk,
@@ -190,7 +196,7 @@ void image_io_write(fuse_req_t req, struct disk *disk, bool stored, const char *
     image_start(req, &rq);
 }
 
-void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode, off_t off,
+void image_io_fallocate(struct request req, struct disk *disk, bool stored, int mode, off_t off,
                         off_t length)
 {
     /* What QEMU sends for discard and write-zeroes, and preallocation. */
@@ -202,9 +208,9 @@ void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode
     else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0)
         op = DISK_OP_ALLOCATE;
     else
-        return (void)fuse_reply_err(req, EOPNOTSUPP);
+        return (void)request_reply_err(req, EOPNOTSUPP);
     if (off < 0 || length <= 0)
-        return (void)fuse_reply_err(req, EINVAL);
+        return (void)request_reply_err(req, EINVAL);
     struct disk_request rq = {.disk = disk,
                               .op = op,
                               .offset = (uint64_t)off,
@@ -214,7 +220,7 @@ void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode
     image_start(req, &rq);
 }
 
-void image_io_fsync(fuse_req_t req, struct disk *disk, bool stored, int datasync)
+void image_io_fsync(struct request req, struct disk *disk, bool stored, int datasync)
 {
     struct disk_request rq = {
         .disk = disk, .op = DISK_OP_FLUSH, .flags = datasync ? 1 : 0, .stored = stored};

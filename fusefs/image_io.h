@@ -4,18 +4,18 @@
 
 #include "disk.h"
 
-#include <fuse_lowlevel.h>
+#include "request.h"
 
 /*
  * Each gives REQ its one reply, at once or once a slow fault lets it go.
  * STORED: ID/stored, the image as stored (see disk_request.stored).
  */
-void image_io_read(fuse_req_t req, struct disk *disk, bool stored, size_t size, off_t off);
+void image_io_read(struct request req, struct disk *disk, bool stored, size_t size, off_t off);
 /* FLAGS: the write's open flags; O_DSYNC / O_SYNC make it durable before the reply. */
-void image_io_write(fuse_req_t req, struct disk *disk, bool stored, const char *buf, size_t size,
+void image_io_write(struct request req, struct disk *disk, bool stored, const char *buf, size_t size,
                     off_t off, int flags);
-void image_io_fallocate(fuse_req_t req, struct disk *disk, bool stored, int mode, off_t off,
+void image_io_fallocate(struct request req, struct disk *disk, bool stored, int mode, off_t off,
                         off_t length);
-void image_io_fsync(fuse_req_t req, struct disk *disk, bool stored, int datasync);
+void image_io_fsync(struct request req, struct disk *disk, bool stored, int datasync);
 
 #endif

@@ -1,6 +1,7 @@
 /* faultfs: mount the fault-injecting filesystem. */
 #include "faultfs.h"
 #include "fs_ops.h"
+#include "ring_loop.h"
 #include "session_loop.h"
 
 #include "ctl_parse.h"
@@ -44,6 +45,10 @@ static void usage(FILE *out)
             "                           default it goes with the daemon: auto_unmount)\n"
             "    -o max_read=BYTES      the largest read request (default 512K)\n"
             "    -o max_threads=N       spare threads when every other one is stuck (default 10)\n"
+            "    -o transport=T         how requests come from the kernel: dev (/dev/fuse),\n"
+            "                           uring (FUSE over io_uring, Linux 6.14+ with the fuse\n"
+            "                           module's enable_uring on), or auto (the default:\n"
+            "                           uring where the kernel offers it, else dev)\n"
             "    -o fsname=NAME         the name the mount table shows\n"
             "    -h, --help             print this help and exit\n"
             "    -V, --version          print the version and exit\n"
@@ -126,6 +131,7 @@ struct faultfs_mount_opts {
     int allow_other; /* allow_other or allow_root */
     int keep_mount;  /* noauto_unmount: a killed daemon leaves its mount behind */
     char *max_parked; /* SIZE text, checked by the ctl parser's size rules */
+    char *transport;  /* auto, uring or dev */
 };
 
 static const struct fuse_opt faultfs_mount_spec[] = {
@@ -133,6 +139,7 @@ static const struct fuse_opt faultfs_mount_spec[] = {
     {"allow_other", offsetof(struct faultfs_mount_opts, allow_other), 1},
     {"allow_root", offsetof(struct faultfs_mount_opts, allow_other), 2},
     {"max_parked=%s", offsetof(struct faultfs_mount_opts, max_parked), 0},
+    {"transport=%s", offsetof(struct faultfs_mount_opts, transport), 0},
     {"noauto_unmount", offsetof(struct faultfs_mount_opts, keep_mount), 1},
     {"auto_unmount", offsetof(struct faultfs_mount_opts, keep_mount), 0},
     FUSE_OPT_END,
@@ -148,7 +155,10 @@ static const struct fuse_opt faultfs_mount_spec[] = {
  * mounting user's. auto_unmount is on unless noauto_unmount: a daemon that is
  * killed leaves no dead mount ("Transport endpoint is not connected") behind.
  */
-static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
+enum transport_choice { TRANSPORT_AUTO, TRANSPORT_URING, TRANSPORT_DEV };
+
+static int take_mount_options(struct fuse_args *args, struct faultfs *fs,
+                              enum transport_choice *transport)
 {
     struct faultfs_mount_opts o = {.max_read = FAULTFS_MAX_READ};
     char opt[64];
@@ -165,6 +175,16 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
         rc = -EINVAL;
     }
     free(o.max_parked);
+    *transport = TRANSPORT_AUTO;
+    if (o.transport && strcmp(o.transport, "uring") == 0) {
+        *transport = TRANSPORT_URING;
+    } else if (o.transport && strcmp(o.transport, "dev") == 0) {
+        *transport = TRANSPORT_DEV;
+    } else if (o.transport && strcmp(o.transport, "auto") != 0) {
+        fprintf(stderr, "faultfs: -o transport='%s': expected auto, uring or dev\n", o.transport);
+        rc = -EINVAL;
+    }
+    free(o.transport);
     snprintf(opt, sizeof opt, "-omax_read=%u", o.max_read);
     if (rc == 0 && fuse_opt_add_arg(args, opt) != 0)
         rc = -ENOMEM;
@@ -177,15 +197,86 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs)
     return rc;
 }
 
-/* Runs the session; WAIT_MASK is the signal mask to wait under (the stop signals unblocked). */
-static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
-                       const sigset_t *wait_mask)
+/* The transport the daemon runs on, and why the ring was not taken. */
+struct transport_state {
+    struct faultfs *fs;
+    enum transport_choice choice;
+    bool debug;
+    _Atomic int ring_error; /* the kernel refused the ring: -errno */
+};
+
+static struct transport_state transport_state;
+
+/* The ring's threads call this once the kernel accepted or refused the ring. */
+static void transport_ready(void *userdata, int error)
 {
+    struct transport_state *t = &transport_state;
+    (void)userdata;
+    if (error == 0) {
+        atomic_store(&t->fs->transport, "uring");
+        if (t->debug)
+            fprintf(stderr, "faultfs: transport: FUSE over io_uring\n");
+        return;
+    }
+    atomic_store(&t->ring_error, error);
+    if (t->choice == TRANSPORT_URING) {
+        fprintf(stderr, "faultfs: -o transport=uring: the kernel refused the ring: %s\n",
+                strerror(-error));
+        fuse_session_exit(t->fs->session);
+        kill(getpid(), SIGTERM); /* wakes the thread waiting in run_session */
+    } else if (t->debug) {
+        fprintf(stderr, "faultfs: transport: /dev/fuse (the kernel refused the ring: %s)\n",
+                strerror(-error));
+    }
+}
+
+static bool ring_intercept(void *ctx, const void *buf, size_t len)
+{
+    return ring_loop_intercept(ctx, buf, len);
+}
+
+/*
+ * Runs the session; WAIT_MASK is the signal mask to wait under (the stop
+ * signals unblocked). The ring, if taken, runs beside the /dev/fuse loop,
+ * which serves FUSE_INIT, forgets and interrupts.
+ */
+static int run_session(struct faultfs *fs, const struct fuse_cmdline_opts *opts,
+                       enum transport_choice choice, const sigset_t *wait_mask)
+{
+    struct ring_loop *ring = NULL;
+    struct session_loop_intercept intercept = {0};
+
+    transport_state = (struct transport_state){.fs = fs, .choice = choice, .debug = opts->debug};
+    atomic_store(&fs->transport, "dev");
     if (opts->singlethread) {
         pthread_sigmask(SIG_SETMASK, wait_mask, NULL);
-        return fuse_session_loop(se);
+        int rc = fuse_session_loop(fs->session);
+        parking_stop(&fs->parked);
+        return rc;
     }
-    return session_loop_run(se, opts->max_threads, wait_mask);
+    if (choice == TRANSPORT_URING || (choice == TRANSPORT_AUTO && ring_loop_kernel_enabled())) {
+        int rc = ring_loop_start(fs->session, &faultfs_ops, fs, transport_ready, &ring);
+        if (rc < 0) {
+            if (choice == TRANSPORT_URING) {
+                fprintf(stderr, "faultfs: -o transport=uring: %s\n", strerror(-rc));
+                parking_stop(&fs->parked);
+                return rc;
+            }
+            ring = NULL;
+        }
+        intercept = (struct session_loop_intercept){.fn = ring_intercept, .ctx = ring};
+    } else if (opts->debug) {
+        fprintf(stderr, "faultfs: transport: /dev/fuse\n");
+    }
+    int rc = session_loop_run(fs->session, opts->max_threads, wait_mask,
+                              ring ? &intercept : NULL);
+    /* Held requests are answered while the ring's threads still submit their replies. */
+    parking_stop(&fs->parked);
+    if (ring)
+        ring_loop_stop(ring);
+    if (choice == TRANSPORT_URING && atomic_load(&transport_state.ring_error))
+        return atomic_load(&transport_state.ring_error);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -220,8 +311,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "faultfs: no MOUNTPOINT given (see faultfs --help)\n");
         goto err_out2;
     }
-    if (take_mount_options(&args, &fs) < 0)
+    enum transport_choice transport;
+    if (take_mount_options(&args, &fs, &transport) < 0)
         goto err_out2;
+    if (opts.singlethread && transport == TRANSPORT_URING) {
+        fprintf(stderr, "faultfs: -s serves /dev/fuse on one thread; -o transport=uring needs a"
+                        " thread per CPU\n");
+        goto err_out2;
+    }
     fs.owner = getuid();
     fs.mount_root = realpath(opts.mountpoint, NULL);
     if (!fs.mount_root) {
@@ -235,7 +332,9 @@ int main(int argc, char **argv)
         if (attach_disk_option(&fs.disks, disk_specs[i]) < 0)
             goto err_out3;
     }
-    fs.session = fuse_session_new(&args, &faultfs_ops, sizeof faultfs_ops, &fs);
+    struct fuse_lowlevel_ops lowlevel_ops;
+    request_ops_lowlevel(&faultfs_ops, faultfs_init, &lowlevel_ops);
+    fs.session = fuse_session_new(&args, &lowlevel_ops, sizeof lowlevel_ops, &fs);
     if (!fs.session)
         goto err_out3;
     if (fuse_set_signal_handlers(fs.session) != 0)
@@ -258,11 +357,11 @@ int main(int argc, char **argv)
     session_loop_block_stop_signals(&wait_mask);
     if (parking_start(&fs.parked, fs.parked.budget, FAULTFS_DELAY_WORKERS) == 0) {
         /* Stopping on a signal is the normal way out of a foreground daemon. */
-        int rc = run_session(fs.session, &opts, &wait_mask);
+        int rc = run_session(&fs, &opts, transport, &wait_mask);
         status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
+    } else {
+        parking_stop(&fs.parked);
     }
-    /* Held requests are answered while the channel to the kernel is still open. */
-    parking_stop(&fs.parked);
     pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 
 err_out6:

@@ -29,7 +29,7 @@ void parking_stop(struct parking *lot)
     pthread_mutex_destroy(&lot->lock);
 }
 
-int parking_reserve(struct parking *p, fuse_req_t req, size_t bytes)
+int parking_reserve(struct parking *p, struct request req, size_t bytes)
 {
     int rc = 0;
     if (bytes == 0)
@@ -37,7 +37,7 @@ int parking_reserve(struct parking *p, fuse_req_t req, size_t bytes)
     pthread_mutex_lock(&p->lock);
     /* One request larger than the whole budget still goes when nothing else is parked. */
     while (p->used > 0 && p->used + bytes > p->budget) {
-        if (fuse_req_interrupted(req)) {
+        if (request_interrupted(req)) {
             rc = -EINTR;
             break;
         }
@@ -74,19 +74,19 @@ static void parked_run(struct delay_job *job)
 {
     struct parked *held = (struct parked *)job;
     /* From here on no interrupt callback may look at HELD: we answer and free it. */
-    fuse_req_interrupt_func(held->req, NULL, NULL);
+    request_on_interrupt(held->req, NULL);
     held->finish(held);
     parking_discard(held);
 }
 
-/* libfuse calls this (under the request's lock) when the requester gives up. */
-static void parked_interrupted(fuse_req_t req, void *data)
+/* The transport calls this (under the request's lock) when the requester gives up. */
+static void parked_interrupted(void *data)
 {
     struct parked *held = data;
     if (!delay_queue_cancel(&held->lot->queue, &held->job))
         return; /* a worker has it and answers; or it is not queued yet and the add fails */
     disk_request_abandon(&held->rq, EINTR);
-    fuse_reply_err(req, EINTR);
+    request_reply_err(held->req, EINTR);
     parking_discard(held);
 }
 
@@ -94,10 +94,11 @@ int parking_hold(struct parked *held, uint64_t delay_ns)
 {
     held->job.run = parked_run;
     held->job.owner = held->rq.disk;
-    fuse_req_interrupt_func(held->req, parked_interrupted, held);
+    held->interrupt = (struct request_interrupt){.fn = parked_interrupted, .data = held};
+    request_on_interrupt(held->req, &held->interrupt);
     int rc = delay_queue_add(&held->lot->queue, &held->job, delay_ns);
     if (rc < 0) {
-        fuse_req_interrupt_func(held->req, NULL, NULL);
+        request_on_interrupt(held->req, NULL);
         return rc == -ECANCELED ? -EINTR : rc;
     }
     return 0;

@@ -18,7 +18,8 @@
 #include "delay_queue.h"
 #include "disk_io.h"
 
-#include <fuse_lowlevel.h>
+#include "request.h"
+
 #include <pthread.h>
 
 /* Write data parked requests may hold unless -o max_parked= says otherwise. */
@@ -36,7 +37,8 @@ struct parking {
 struct parked {
     struct delay_job job; /* first: the queue hands back a pointer to it */
     struct parking *lot;
-    fuse_req_t req;
+    struct request req;
+    struct request_interrupt interrupt; /* answers it EINTR if its requester gives up */
     struct disk_request rq; /* holds a reference to its disk, dropped with the request */
     size_t bytes;           /* write data it holds, reserved with parking_reserve */
     void (*finish)(struct parked *held); /* steps 2-4 and the reply, on a delay worker */
@@ -49,7 +51,7 @@ int parking_start(struct parking *lot, uint64_t budget, size_t nworkers);
 void parking_stop(struct parking *lot);
 
 /* Waits for room for BYTES of write data: 0, or -EINTR once REQ's requester gives up. */
-int parking_reserve(struct parking *lot, fuse_req_t req, size_t bytes);
+int parking_reserve(struct parking *lot, struct request req, size_t bytes);
 void parking_unreserve(struct parking *lot, size_t bytes);
 
 /*

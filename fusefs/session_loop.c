@@ -63,6 +63,7 @@ struct loop_thread {
 
 struct session_loop {
     struct fuse_session *se;
+    struct session_loop_intercept intercept; /* fn NULL: none */
     int fd;      /* /dev/fuse, non-blocking while the loop runs */
     int stop_fd; /* eventfd, readable once the loop must stop */
     _Atomic bool stopping;
@@ -158,7 +159,9 @@ static int loop_take(struct session_loop *l, struct loop_thread *t, struct fuse_
     atomic_fetch_add_explicit(&l->received, 1, memory_order_relaxed);
     if (look)
         loop_look(l);
-    fuse_session_process_buf(l->se, buf);
+    if (!l->intercept.fn || (buf->flags & FUSE_BUF_IS_FD) ||
+        !l->intercept.fn(l->intercept.ctx, buf->mem, buf->size))
+        fuse_session_process_buf(l->se, buf);
     atomic_fetch_add_explicit(&t->served, 1, memory_order_relaxed);
     atomic_store_explicit(&t->state, LOOP_WAITING, memory_order_relaxed);
     return 1;
@@ -417,9 +420,12 @@ void session_loop_block_stop_signals(sigset_t *wait_mask)
     pthread_sigmask(SIG_BLOCK, &stop_signals, wait_mask);
 }
 
-int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_t *wait_mask)
+int session_loop_run(struct fuse_session *se, unsigned max_spares, const sigset_t *wait_mask,
+                     const struct session_loop_intercept *intercept)
 {
     struct session_loop l = {.se = se, .fd = fuse_session_fd(se), .max_spares = max_spares};
+    if (intercept)
+        l.intercept = *intercept;
     pthread_condattr_t cond_attr;
     int rc = -ENOMEM;
 

@@ -18,6 +18,8 @@
  * -o readers=N run libfuse's loops instead, to compare loops on equal terms
  * (the README's performance section has the figures that chose ours).
  */
+#include "request.h"
+#include "ring_loop.h"
 #include "session_loop.h"
 
 #include <fuse_lowlevel.h>
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +61,8 @@ static void null_usage(FILE *out)
             "    -f                     stay in the foreground\n"
             "    -s                     libfuse's single-threaded loop instead of faultfs's\n"
             "    -o size=BYTES          the file's size (default 512M; K, M, G)\n"
-            "    -o transport=dev       the classic /dev/fuse transport (the only one built;\n"
-            "                           uring is not built yet and is refused)\n"
+            "    -o transport=T         dev: the classic /dev/fuse transport (the default);\n"
+            "                           uring: FUSE over io_uring, as faultfs -o transport=uring\n"
             "    -o readers=N           libfuse's multi-threaded loop with N threads blocking\n"
             "                           in read() instead of faultfs's loop\n"
             "    -o max_threads=N       spare threads of faultfs's loop (default 10)\n"
@@ -99,9 +102,9 @@ static int null_parse_size(const char *text, size_t *size, const char **why)
 
 /* ---- the file system: a root holding one file ---- */
 
-static struct null_fs *null_of(fuse_req_t req)
+static struct null_fs *null_of(struct request req)
 {
-    return fuse_req_userdata(req);
+    return request_userdata(req);
 }
 
 static void null_stat(const struct null_fs *fs, fuse_ino_t ino, struct stat *st)
@@ -133,33 +136,33 @@ static void null_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_read = NULL_MAX_READ;
 }
 
-static void null_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void null_lookup(struct request req, fuse_ino_t parent, const char *name)
 {
     struct fuse_entry_param e = {0};
     if (parent != FUSE_ROOT_ID || strcmp(name, "image") != 0)
-        return (void)fuse_reply_err(req, ENOENT);
+        return (void)request_reply_err(req, ENOENT);
     e.ino = NULL_INO_IMAGE;
     null_stat(null_of(req), e.ino, &e.attr);
-    fuse_reply_entry(req, &e);
+    request_reply_entry(req, &e);
 }
 
-static void null_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void null_getattr(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct stat st;
     (void)fi;
     if (ino != FUSE_ROOT_ID && ino != NULL_INO_IMAGE)
-        return (void)fuse_reply_err(req, ENOENT);
+        return (void)request_reply_err(req, ENOENT);
     null_stat(null_of(req), ino, &st);
-    fuse_reply_attr(req, &st, 0);
+    request_reply_attr(req, &st, 0);
 }
 
-static void null_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void null_open(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     if (ino != NULL_INO_IMAGE)
-        return (void)fuse_reply_err(req, EISDIR);
+        return (void)request_reply_err(req, EISDIR);
     fi->direct_io = 1; /* as faultfs: every request reaches the daemon */
     fi->keep_cache = 0;
-    fuse_reply_open(req, fi);
+    request_reply_open(req, fi);
 }
 
 /* The bytes of [OFF, OFF+SIZE) that lie inside the file. */
@@ -170,16 +173,16 @@ static size_t null_clip(const struct null_fs *fs, size_t size, off_t off)
     return size < fs->size - (size_t)off ? size : fs->size - (size_t)off;
 }
 
-static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void null_read(struct request req, fuse_ino_t ino, size_t size, off_t off,
                       struct fuse_file_info *fi)
 {
     struct null_fs *fs = null_of(req);
     (void)ino;
     (void)fi;
-    fuse_reply_buf(req, fs->data + (off >= 0 ? off : 0), null_clip(fs, size, off));
+    request_reply_buf(req, fs->data + (off >= 0 ? off : 0), null_clip(fs, size, off));
 }
 
-static void null_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+static void null_write(struct request req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
     struct null_fs *fs = null_of(req);
@@ -187,32 +190,32 @@ static void null_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t s
     (void)ino;
     (void)fi;
     if (n == 0 && size > 0)
-        return (void)fuse_reply_err(req, ENOSPC);
+        return (void)request_reply_err(req, ENOSPC);
     memcpy(fs->data + off, buf, n);
-    fuse_reply_write(req, n);
+    request_reply_write(req, n);
 }
 
-static void null_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void null_ok(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
     (void)fi;
-    fuse_reply_err(req, 0);
+    request_reply_err(req, 0);
 }
 
-static void null_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static void null_fsync(struct request req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)datasync;
     null_ok(req, ino, fi);
 }
 
-static void null_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void null_opendir(struct request req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     if (ino != FUSE_ROOT_ID)
-        return (void)fuse_reply_err(req, ENOTDIR);
-    fuse_reply_open(req, fi);
+        return (void)request_reply_err(req, ENOTDIR);
+    request_reply_open(req, fi);
 }
 
-static void null_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void null_readdir(struct request req, fuse_ino_t ino, size_t size, off_t off,
                          struct fuse_file_info *fi)
 {
     static const char *const names[] = {".", "..", "image"};
@@ -221,21 +224,20 @@ static void null_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     size_t used = 0;
     (void)fi;
     if (ino != FUSE_ROOT_ID)
-        return (void)fuse_reply_err(req, ENOTDIR);
+        return (void)request_reply_err(req, ENOTDIR);
     if (size > sizeof buf)
         size = sizeof buf;
     for (off_t i = off; i < 3; i++) {
         struct stat st = {.st_ino = inos[i], .st_mode = i < 2 ? S_IFDIR : S_IFREG};
-        size_t need = fuse_add_direntry(req, buf + used, size - used, names[i], &st, i + 1);
+        size_t need = fuse_add_direntry(NULL, buf + used, size - used, names[i], &st, i + 1);
         if (need > size - used)
             break;
         used += need;
     }
-    fuse_reply_buf(req, buf, used);
+    request_reply_buf(req, buf, used);
 }
 
-static const struct fuse_lowlevel_ops null_ops = {
-    .init = null_init,
+static const struct request_ops null_ops = {
     .lookup = null_lookup,
     .getattr = null_getattr,
     .open = null_open,
@@ -248,6 +250,28 @@ static const struct fuse_lowlevel_ops null_ops = {
     .readdir = null_readdir,
     .releasedir = null_ok,
 };
+
+/* ---- the io_uring transport ---- */
+
+static struct fuse_session *null_session;
+static _Atomic int null_ring_error;
+
+static void null_ring_ready(void *userdata, int error)
+{
+    (void)userdata;
+    if (error == 0)
+        return;
+    fprintf(stderr, "bench-null: -o transport=uring: the kernel refused the ring: %s\n",
+            strerror(-error));
+    atomic_store(&null_ring_error, error);
+    fuse_session_exit(null_session);
+    kill(getpid(), SIGTERM); /* wakes the thread waiting in session_loop_run */
+}
+
+static bool null_intercept(void *ctx, const void *buf, size_t len)
+{
+    return ring_loop_intercept(ctx, buf, len);
+}
 
 int main(int argc, char **argv)
 {
@@ -270,13 +294,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-null: no MOUNTPOINT given (see bench-null --help)\n");
         goto err_out1;
     }
-    if (fs.transport && strcmp(fs.transport, "dev") != 0) {
-        if (strcmp(fs.transport, "uring") == 0)
-            fprintf(stderr, "bench-null: -o transport=uring: FUSE over io_uring is not built "
-                            "yet; only transport=dev is\n");
-        else
-            fprintf(stderr, "bench-null: -o transport='%s': expected dev or uring\n",
-                    fs.transport);
+    bool uring = fs.transport && strcmp(fs.transport, "uring") == 0;
+    if (fs.transport && !uring && strcmp(fs.transport, "dev") != 0) {
+        fprintf(stderr, "bench-null: -o transport='%s': expected dev or uring\n", fs.transport);
+        status = 2;
+        goto err_out1;
+    }
+    if (uring && (opts.singlethread || fs.readers)) {
+        fprintf(stderr, "bench-null: -o transport=uring runs its own threads: no -s or readers=\n");
         status = 2;
         goto err_out1;
     }
@@ -298,7 +323,9 @@ int main(int argc, char **argv)
     snprintf(opt, sizeof opt, "-omax_read=%u,auto_unmount", NULL_MAX_READ);
     if (fuse_opt_add_arg(&args, opt) != 0)
         goto err_out2;
-    se = fuse_session_new(&args, &null_ops, sizeof null_ops, &fs);
+    struct fuse_lowlevel_ops lowlevel_ops;
+    request_ops_lowlevel(&null_ops, null_init, &lowlevel_ops);
+    se = fuse_session_new(&args, &lowlevel_ops, sizeof lowlevel_ops, &fs);
     if (!se)
         goto err_out2;
     if (fuse_set_signal_handlers(se) != 0)
@@ -314,8 +341,19 @@ int main(int argc, char **argv)
     if (opts.singlethread) {
         pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
         rc = fuse_session_loop(se);
+    } else if (uring) {
+        struct ring_loop *ring;
+        null_session = se;
+        rc = ring_loop_start(se, &null_ops, &fs, null_ring_ready, &ring);
+        if (rc == 0) {
+            struct session_loop_intercept intercept = {.fn = null_intercept, .ctx = ring};
+            rc = session_loop_run(se, opts.max_threads, &wait_mask, &intercept);
+            ring_loop_stop(ring);
+            if (null_ring_error)
+                rc = null_ring_error;
+        }
     } else if (fs.readers == 0) {
-        rc = session_loop_run(se, opts.max_threads, &wait_mask);
+        rc = session_loop_run(se, opts.max_threads, &wait_mask, NULL);
     } else {
         pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
         struct fuse_loop_config *config = fuse_loop_cfg_create();
