@@ -259,8 +259,10 @@ static _Atomic int null_ring_error;
 static void null_ring_ready(void *userdata, int error)
 {
     (void)userdata;
-    if (error == 0)
+    if (error == 0) {
+        fprintf(stderr, "bench-null: transport: FUSE over io_uring\n");
         return;
+    }
     fprintf(stderr, "bench-null: -o transport=uring: the kernel refused the ring: %s\n",
             strerror(-error));
     atomic_store(&null_ring_error, error);

@@ -14,6 +14,11 @@ skip() {
 
 [ -c /dev/fuse ] || skip "/dev/fuse is missing"
 command -v fusermount3 >/dev/null || skip "fusermount3 is not installed (apt-get install fuse3)"
+if [ "${FAULTFS_TRANSPORT:-}" = uring ] &&
+    [ "$(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null)" != Y ]; then
+    skip "FUSE over io_uring is off in this kernel (/sys/module/fuse/parameters/enable_uring" \
+        "is not Y; tools/run-tests turns it on as root)"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultfs-test.XXXXXX")
 MNT=$WORK/mnt
@@ -64,14 +69,26 @@ not_mounted() { ! is_mounted "$1"; }
 mount_faultfs() {
     # A background job starts with SIGINT ignored; give the daemon the default back,
     # as it has when run from a terminal.
-    env --default-signal=INT "$FAULTFS" -f "$@" "$MNT" 2>"$WORK/faultfs.log" &
+    # FAULTFS_TRANSPORT (dev or uring) runs the suite on one transport (tests/CMakeLists.txt).
+    env --default-signal=INT "$FAULTFS" -f ${FAULTFS_TRANSPORT:+-o transport="$FAULTFS_TRANSPORT"} \
+        "$@" "$MNT" 2>"$WORK/faultfs.log" &
     FAULTFS_PID=$!
     for _ in $(seq 100); do
-        is_mounted "$MNT" && return 0
+        is_mounted "$MNT" && break
         kill -0 "$FAULTFS_PID" 2>/dev/null || break
         sleep 0.05
     done
-    echo "faultfs did not mount:"; cat "$WORK/faultfs.log"
+    if ! is_mounted "$MNT"; then
+        echo "faultfs did not mount:"; cat "$WORK/faultfs.log"
+        exit 1
+    fi
+    # The ring takes over once the kernel has taken FUSE_INIT: the test runs on it.
+    [ "${FAULTFS_TRANSPORT:-}" = uring ] || return 0
+    for _ in $(seq 100); do
+        grep -q '"transport": "uring"' "$MNT/ctl" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "faultfs did not move to FUSE over io_uring:"; cat "$WORK/faultfs.log"
     exit 1
 }
 
