@@ -1,6 +1,7 @@
 /* faultfs: mount the fault-injecting filesystem. */
 #include "faultfs.h"
 #include "fs_ops.h"
+#include "mount_guard.h"
 #include "ring_loop.h"
 #include "session_loop.h"
 
@@ -157,8 +158,14 @@ static const struct fuse_opt faultfs_mount_spec[] = {
  */
 enum transport_choice { TRANSPORT_AUTO, TRANSPORT_URING, TRANSPORT_DEV };
 
+/* What main does with the options beyond handing them on. */
+struct main_choices {
+    enum transport_choice transport;
+    bool auto_unmount;
+};
+
 static int take_mount_options(struct fuse_args *args, struct faultfs *fs,
-                              enum transport_choice *transport)
+                              struct main_choices *choices)
 {
     struct faultfs_mount_opts o = {.max_read = FAULTFS_MAX_READ};
     char opt[64];
@@ -175,11 +182,12 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs,
         rc = -EINVAL;
     }
     free(o.max_parked);
-    *transport = TRANSPORT_AUTO;
+    choices->auto_unmount = !o.keep_mount;
+    choices->transport = TRANSPORT_AUTO;
     if (o.transport && strcmp(o.transport, "uring") == 0) {
-        *transport = TRANSPORT_URING;
+        choices->transport = TRANSPORT_URING;
     } else if (o.transport && strcmp(o.transport, "dev") == 0) {
-        *transport = TRANSPORT_DEV;
+        choices->transport = TRANSPORT_DEV;
     } else if (o.transport && strcmp(o.transport, "auto") != 0) {
         fprintf(stderr, "faultfs: -o transport='%s': expected auto, uring or dev\n", o.transport);
         rc = -EINVAL;
@@ -195,6 +203,14 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs,
                                                    : "-oallow_root,default_permissions") != 0)
         rc = -ENOMEM;
     return rc;
+}
+
+/* Whether the daemon offers the kernel a ring (it may still refuse it). */
+static bool tries_ring(const struct fuse_cmdline_opts *opts, enum transport_choice choice)
+{
+    if (opts->singlethread)
+        return false;
+    return choice == TRANSPORT_URING || (choice == TRANSPORT_AUTO && ring_loop_kernel_enabled());
 }
 
 /* The transport the daemon runs on, and why the ring was not taken. */
@@ -254,7 +270,7 @@ static int run_session(struct faultfs *fs, const struct fuse_cmdline_opts *opts,
         parking_stop(&fs->parked);
         return rc;
     }
-    if (choice == TRANSPORT_URING || (choice == TRANSPORT_AUTO && ring_loop_kernel_enabled())) {
+    if (tries_ring(opts, choice)) {
         int rc = ring_loop_start(fs->session, &faultfs_ops, fs, transport_ready, &ring);
         if (rc < 0) {
             if (choice == TRANSPORT_URING) {
@@ -311,10 +327,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "faultfs: no MOUNTPOINT given (see faultfs --help)\n");
         goto err_out2;
     }
-    enum transport_choice transport;
-    if (take_mount_options(&args, &fs, &transport) < 0)
+    struct main_choices choices;
+    if (take_mount_options(&args, &fs, &choices) < 0)
         goto err_out2;
-    if (opts.singlethread && transport == TRANSPORT_URING) {
+    if (opts.singlethread && choices.transport == TRANSPORT_URING) {
         fprintf(stderr, "faultfs: -s serves /dev/fuse on one thread; -o transport=uring needs a"
                         " thread per CPU\n");
         goto err_out2;
@@ -347,6 +363,13 @@ int main(int argc, char **argv)
         goto err_out6;
     }
     fuse_daemonize(opts.foreground);
+    /* Forked before any thread starts; see mount_guard.c for why the ring needs it. */
+    if (choices.auto_unmount && tries_ring(&opts, choices.transport)) {
+        int rc = mount_guard_start(fs.mount_root);
+        if (rc < 0)
+            fprintf(stderr, "faultfs: cannot start the watcher that unmounts a dead mount: %s\n",
+                    strerror(-rc));
+    }
 
     /*
      * Threads start only now: the fork in fuse_daemonize keeps the calling thread alone.
@@ -357,7 +380,7 @@ int main(int argc, char **argv)
     session_loop_block_stop_signals(&wait_mask);
     if (parking_start(&fs.parked, fs.parked.budget, FAULTFS_DELAY_WORKERS) == 0) {
         /* Stopping on a signal is the normal way out of a foreground daemon. */
-        int rc = run_session(&fs, &opts, transport, &wait_mask);
+        int rc = run_session(&fs, &opts, choices.transport, &wait_mask);
         status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
     } else {
         parking_stop(&fs.parked);

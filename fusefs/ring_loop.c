@@ -31,7 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_SLOTS_PER_QUEUE 16
+/*
+ * Slots are added a chunk at a time: a request parked by a slow fault keeps
+ * its slot until answered, so a queue grows while few slots are left waiting
+ * in the kernel, or the neighbours' requests would wait behind the parked ones.
+ */
+#define RING_CHUNK_SLOTS 16
+#define RING_MAX_CHUNKS 64 /* up to 1,024 requests held per queue */
+#define RING_SPARE_SLOTS 4 /* fewer than this waiting in the kernel: add a chunk */
 /*
  * The kernel wants room for its largest request: libfuse 3.14 offers
  * max_write and max_pages of 1 MiB (256 pages).
@@ -68,7 +75,9 @@ struct ring_queue {
     uint64_t wake_value;
     pthread_mutex_t replies_lock;
     struct ring_slot *replies;
-    struct ring_slot slots[RING_SLOTS_PER_QUEUE];
+    struct ring_slot *chunks[RING_MAX_CHUNKS];
+    _Atomic unsigned nchunks; /* chunks set up (added by the queue's thread only) */
+    unsigned held;            /* slots whose request the daemon holds (the thread's) */
 };
 
 struct ring_loop {
@@ -84,6 +93,16 @@ struct ring_loop {
     unsigned registered;  /* queues with every slot registered */
     bool reported;        /* on_ready was called */
 };
+
+static size_t queue_nslots(struct ring_queue *q)
+{
+    return (size_t)atomic_load_explicit(&q->nchunks, memory_order_acquire) * RING_CHUNK_SLOTS;
+}
+
+static struct ring_slot *queue_slot(struct ring_queue *q, size_t i)
+{
+    return &q->chunks[i / RING_CHUNK_SLOTS][i % RING_CHUNK_SLOTS];
+}
 
 /* The wake read's user_data: not a slot. */
 static char wake_tag;
@@ -147,6 +166,8 @@ static void prep_command(struct ring_queue *q, struct ring_slot *slot, enum ring
     req->qid = (uint16_t)q->qid;
     req->commit_id = cmd == RING_CMD_COMMIT_AND_FETCH ? slot->unique : 0;
     io_uring_sqe_set_data(sqe, slot);
+    if (cmd == RING_CMD_COMMIT_AND_FETCH)
+        q->held--;
     slot->state = SLOT_IN_KERNEL;
 }
 
@@ -231,8 +252,10 @@ bool ring_loop_intercept(struct ring_loop *ring, const void *buf, size_t len)
         return false;
     uint64_t unique = ((const struct fuse_interrupt_in *)(in + 1))->unique;
     for (unsigned i = 0; i < ring->nqueues; i++) {
-        for (size_t s = 0; s < RING_SLOTS_PER_QUEUE; s++) {
-            struct ring_slot *slot = &ring->queues[i].slots[s];
+        struct ring_queue *q = &ring->queues[i];
+        size_t nslots = q->ring ? queue_nslots(q) : 0;
+        for (size_t s = 0; s < nslots; s++) {
+            struct ring_slot *slot = queue_slot(q, s);
             pthread_mutex_lock(&slot->lock);
             bool mine = slot->unique == unique;
             if (mine) {
@@ -264,6 +287,8 @@ static void queue_take_replies(struct ring_queue *q)
         prep_command(q, slot, RING_CMD_COMMIT_AND_FETCH);
 }
 
+static int queue_add_chunk(struct ring_queue *q);
+
 /* A request came into SLOT: hand it to its handler. */
 static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
 {
@@ -274,6 +299,8 @@ static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
     slot->hook = NULL;
     pthread_mutex_unlock(&slot->lock);
     slot->state = SLOT_IN_DAEMON;
+    if (++q->held + RING_SPARE_SLOTS > queue_nslots(q))
+        queue_add_chunk(q); /* registered on the loop's next turn */
     if (!atomic_load_explicit(&q->ring->live, memory_order_relaxed))
         atomic_store(&q->ring->live, true);
     size_t len = slot->header->ent.payload_sz;
@@ -343,9 +370,10 @@ static void ring_registered(struct ring_loop *ring, int error)
 /* Registers the slots not registered yet (FUSE_INIT not through when they were tried). */
 static void queue_register_again(struct ring_queue *q)
 {
-    for (size_t s = 0; s < RING_SLOTS_PER_QUEUE; s++) {
-        if (q->slots[s].state == SLOT_UNREGISTERED)
-            prep_command(q, &q->slots[s], RING_CMD_REGISTER);
+    size_t nslots = queue_nslots(q);
+    for (size_t s = 0; s < nslots; s++) {
+        if (queue_slot(q, s)->state == SLOT_UNREGISTERED)
+            prep_command(q, queue_slot(q, s), RING_CMD_REGISTER);
     }
 }
 
@@ -369,10 +397,10 @@ static int queue_register(struct ring_queue *q)
             queue_drain(q, &rc);
         if (rc < 0)
             return rc;
-        size_t again = 0, ended = 0;
-        for (size_t s = 0; s < RING_SLOTS_PER_QUEUE; s++) {
-            again += q->slots[s].state == SLOT_UNREGISTERED;
-            ended += q->slots[s].state == SLOT_ENDED;
+        size_t again = 0, ended = 0, nslots = queue_nslots(q);
+        for (size_t s = 0; s < nslots; s++) {
+            again += queue_slot(q, s)->state == SLOT_UNREGISTERED;
+            ended += queue_slot(q, s)->state == SLOT_ENDED;
         }
         if (ended)
             return q->error ? q->error : -EOPNOTSUPP;
@@ -410,10 +438,10 @@ static void *queue_main(void *arg)
         if (n < 0 && n != -EINTR && n != -EAGAIN && n != -EBUSY)
             break;
         queue_drain(q, &rc);
-        size_t ended = 0;
-        for (size_t s = 0; s < RING_SLOTS_PER_QUEUE; s++)
-            ended += q->slots[s].state == SLOT_ENDED;
-        if (ended == RING_SLOTS_PER_QUEUE)
+        size_t ended = 0, nslots = queue_nslots(q);
+        for (size_t s = 0; s < nslots; s++)
+            ended += queue_slot(q, s)->state == SLOT_ENDED;
+        if (ended == nslots)
             break; /* unmounted: the kernel ended every entry */
     }
     /* Replies made since (parked requests answered at the end) still go out. */
@@ -428,11 +456,14 @@ static void queue_free(struct ring_queue *q)
 {
     if (!q->ring)
         return; /* never set up */
-    for (size_t s = 0; s < RING_SLOTS_PER_QUEUE; s++) {
-        free(q->slots[s].header);
-        free(q->slots[s].payload);
-        pthread_mutex_destroy(&q->slots[s].lock);
+    size_t nslots = queue_nslots(q);
+    for (size_t s = 0; s < nslots; s++) {
+        free(queue_slot(q, s)->header);
+        free(queue_slot(q, s)->payload);
+        pthread_mutex_destroy(&queue_slot(q, s)->lock);
     }
+    for (unsigned c = 0; c < RING_MAX_CHUNKS; c++)
+        free(q->chunks[c]);
     if (q->uring_ready)
         io_uring_queue_exit(&q->uring);
     if (q->wake_fd >= 0)
@@ -440,28 +471,51 @@ static void queue_free(struct ring_queue *q)
     pthread_mutex_destroy(&q->replies_lock);
 }
 
+/*
+ * Adds a chunk of unregistered slots (the queue's thread, or before it runs).
+ * The payloads are the kernel's largest request each, but only the pages a
+ * request touches are ever made real. 0 or -errno.
+ */
+static int queue_add_chunk(struct ring_queue *q)
+{
+    unsigned n = atomic_load(&q->nchunks);
+    if (n == RING_MAX_CHUNKS)
+        return -ENOSPC;
+    struct ring_slot *chunk = calloc(RING_CHUNK_SLOTS, sizeof *chunk);
+    if (!chunk)
+        return -ENOMEM;
+    q->chunks[n] = chunk;
+    for (size_t s = 0; s < RING_CHUNK_SLOTS; s++) {
+        struct ring_slot *slot = &chunk[s];
+        slot->queue = q;
+        pthread_mutex_init(&slot->lock, NULL);
+        slot->header = aligned_alloc(64, sizeof *slot->header);
+        slot->payload = aligned_alloc(4096, RING_PAYLOAD_SIZE);
+        if (slot->header)
+            memset(slot->header, 0, sizeof *slot->header);
+        slot->iov[0] = (struct iovec){.iov_base = slot->header, .iov_len = sizeof *slot->header};
+        slot->iov[1] = (struct iovec){.iov_base = slot->payload, .iov_len = RING_PAYLOAD_SIZE};
+        if (!slot->header || !slot->payload)
+            slot->state = SLOT_ENDED; /* never offered to the kernel */
+    }
+    /* Published whole: an interrupt may look at the slots from another thread. */
+    atomic_store_explicit(&q->nchunks, n + 1, memory_order_release);
+    return 0;
+}
+
 static int queue_init(struct ring_loop *ring, struct ring_queue *q, unsigned qid)
 {
     q->ring = ring;
     q->qid = qid;
     pthread_mutex_init(&q->replies_lock, NULL);
-    for (size_t s = 0; s < RING_SLOTS_PER_QUEUE; s++) {
-        struct ring_slot *slot = &q->slots[s];
-        slot->queue = q;
-        pthread_mutex_init(&slot->lock, NULL);
-        slot->header = aligned_alloc(64, sizeof *slot->header);
-        slot->payload = aligned_alloc(4096, RING_PAYLOAD_SIZE);
-        if (!slot->header || !slot->payload)
-            return -ENOMEM;
-        memset(slot->header, 0, sizeof *slot->header);
-        slot->iov[0] = (struct iovec){.iov_base = slot->header, .iov_len = sizeof *slot->header};
-        slot->iov[1] = (struct iovec){.iov_base = slot->payload, .iov_len = RING_PAYLOAD_SIZE};
-    }
+    int rc = queue_add_chunk(q);
+    if (rc < 0)
+        return rc;
     q->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (q->wake_fd < 0)
         return -errno;
-    /* Room for every slot's command and the wake read; 128-byte entries carry the commands. */
-    int rc = io_uring_queue_init(RING_SLOTS_PER_QUEUE * 2, &q->uring, IORING_SETUP_SQE128);
+    /* 128-byte entries carry the commands; a full queue is submitted and refilled. */
+    rc = io_uring_queue_init(RING_CHUNK_SLOTS * 2, &q->uring, IORING_SETUP_SQE128);
     if (rc < 0)
         return rc;
     q->uring_ready = true;
@@ -500,12 +554,6 @@ int ring_loop_start(struct fuse_session *se, const struct request_ops *ops, void
     }
     *out = ring;
     return 0;
-}
-
-void ring_loop_shape(const struct ring_loop *ring, unsigned *queues, unsigned *slots)
-{
-    *queues = ring->nqueues;
-    *slots = RING_SLOTS_PER_QUEUE;
 }
 
 void ring_loop_stop(struct ring_loop *ring)

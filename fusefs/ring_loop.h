@@ -28,9 +28,6 @@ int ring_loop_start(struct fuse_session *se, const struct request_ops *ops, void
 /* Stops the threads and frees RING (the kernel ends what it still queued at unmount). */
 void ring_loop_stop(struct ring_loop *ring);
 
-/* Queues and slots per queue, for what the daemon reports. */
-void ring_loop_shape(const struct ring_loop *ring, unsigned *queues, unsigned *slots);
-
 /*
  * A request read from /dev/fuse, before libfuse sees it: true if RING took it
  * (an interrupt of one of its requests, or of one already answered).

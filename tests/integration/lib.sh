@@ -70,6 +70,9 @@ mount_faultfs() {
     # A background job starts with SIGINT ignored; give the daemon the default back,
     # as it has when run from a terminal.
     # FAULTFS_TRANSPORT (dev or uring) runs the suite on one transport (tests/CMakeLists.txt).
+    if [ "${FAULTFS_TRANSPORT:-}" = uring ] && [[ " $* " == *" -s "* ]]; then
+        skip "this test serves on one thread (-s), which only /dev/fuse does"
+    fi
     env --default-signal=INT "$FAULTFS" -f ${FAULTFS_TRANSPORT:+-o transport="$FAULTFS_TRANSPORT"} \
         "$@" "$MNT" 2>"$WORK/faultfs.log" &
     FAULTFS_PID=$!

@@ -6,7 +6,8 @@ make_image a.img $((1 << 20)) random
 make_image b.img $((2 << 20)) random
 mount_faultfs
 check "an empty mount lists no disks" same "$(ls "$MNT")" "ctl"
-check "its ctl says so in JSON" same "$(tr -d ' \n' <"$MNT/ctl")" '{"disks":[]}'
+check "its ctl says so in JSON" same "$(jq -c .disks "$MNT/ctl")" '[]'
+check "and names the transport" grep -Eq '"transport": "(dev|uring)"' "$MNT/ctl"
 
 echo "attach vda $WORK/a.img" >"$MNT/ctl"
 check "an attached disk shows at once" same "$(ls "$MNT")" "$(printf 'ctl\nvda')"
