@@ -123,7 +123,7 @@ static void image_finish(struct request req, struct disk_request *rq)
 
 struct held_request {
     struct parked base; /* first */
-    char data[];        /* writes: the bytes; libfuse reuses its buffer once we return */
+    char data[];        /* writes on /dev/fuse: the bytes; libfuse reuses its buffer once we return */
 };
 
 static void held_finish(struct parked *held)
@@ -136,18 +136,20 @@ static int hold(struct request req, const struct disk_request *rq, uint64_t dela
 {
     struct parking *lot = &faultfs_of(req)->parked;
     size_t bytes = rq->op == DISK_OP_WRITE ? rq->length : 0;
+    /* A ring keeps the bytes where the kernel put them until we answer: no copy. */
+    size_t copied = request_data_kept(req) ? 0 : bytes;
     int rc = parking_reserve(lot, req, bytes);
     if (rc < 0)
         return rc;
-    struct held_request *h = malloc(sizeof *h + bytes);
+    struct held_request *h = malloc(sizeof *h + copied);
     if (!h) {
         parking_unreserve(lot, bytes);
         return -ENOMEM;
     }
     h->base = (struct parked){
         .lot = lot, .req = req, .rq = *rq, .bytes = bytes, .finish = held_finish};
-    if (bytes) {
-        memcpy(h->data, rq->data, bytes);
+    if (copied) {
+        memcpy(h->data, rq->data, copied);
         h->base.rq.data = h->data;
     }
     disk_ref(rq->disk);

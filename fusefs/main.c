@@ -271,7 +271,11 @@ static int run_session(struct faultfs *fs, const struct fuse_cmdline_opts *opts,
         return rc;
     }
     if (tries_ring(opts, choice)) {
-        int rc = ring_loop_start(fs->session, &faultfs_ops, fs, transport_ready, &ring);
+        struct ring_loop_config config = {.ops = &faultfs_ops,
+                                          .userdata = fs,
+                                          .on_ready = transport_ready,
+                                          .max_held_bytes = fs->parked.budget};
+        int rc = ring_loop_start(fs->session, &config, &ring);
         if (rc < 0) {
             if (choice == TRANSPORT_URING) {
                 fprintf(stderr, "faultfs: -o transport=uring: %s\n", strerror(-rc));

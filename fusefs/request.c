@@ -127,6 +127,11 @@ void *request_reply_space(struct request r, size_t size)
     return r.slot ? ring_slot_payload(r.slot, size) : NULL;
 }
 
+bool request_data_kept(struct request r)
+{
+    return r.slot != NULL;
+}
+
 /* ---- interrupts ---- */
 
 static void fuse_interrupted(fuse_req_t req, void *data)

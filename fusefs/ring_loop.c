@@ -44,6 +44,16 @@
  * max_write and max_pages of 1 MiB (256 pages).
  */
 #define RING_PAYLOAD_SIZE (1024 * 1024)
+/*
+ * Reads and writes from this size on are served on a worker thread: copying
+ * them costs more than the hand-over, and the queue's thread meanwhile copies
+ * the previous reply out to the kernel (a ring reply is copied twice, once by
+ * us into the ring and once by the kernel out of it, where /dev/fuse splices).
+ */
+#define RING_OFFLOAD_MIN (128 * 1024)
+#define RING_OFFLOAD_MAX_THREADS 8
+#define RING_AWAY_ABOVE 24 /* wake-ups bring over 1.5 requests: leave the requesters' CPU */
+#define RING_HOME_BELOW 20 /* under 1.25: back to it */
 #define RING_REGISTER_RETRY_NS (1000 * 1000)        /* FUSE_INIT not taken yet: again in 1 ms */
 #define RING_REGISTER_SETTLE_NS (20 * 1000 * 1000) /* no refusal by then: registered */
 #define RING_REGISTER_DEADLINE_NS (10ull * 1000000000) /* and give up after 10 s */
@@ -61,6 +71,18 @@ struct ring_slot {
     struct request_interrupt *hook;
     bool interrupted;
     struct ring_slot *next; /* on the queue's list of replies made on other threads */
+    struct ring_slot *offload_next; /* on the list of large requests for the workers */
+    uint32_t held_bytes;            /* write data its held request carries */
+};
+
+/* Workers serving the large reads and writes (see RING_OFFLOAD_MIN). */
+struct ring_offload {
+    pthread_mutex_t lock; /* guards head, tail and stopping */
+    pthread_cond_t work;
+    struct ring_slot *head, *tail;
+    bool stopping;
+    pthread_t threads[RING_OFFLOAD_MAX_THREADS];
+    unsigned nthreads;
 };
 
 struct ring_queue {
@@ -78,17 +100,21 @@ struct ring_queue {
     struct ring_slot *chunks[RING_MAX_CHUNKS];
     _Atomic unsigned nchunks; /* chunks set up (added by the queue's thread only) */
     unsigned held;            /* slots whose request the daemon holds (the thread's) */
+    size_t ended;             /* slots the kernel ended (the thread's) */
+    unsigned served_now;      /* requests the last wake-up brought */
+    unsigned batch_avg;       /* their running mean, in sixteenths */
+    bool away;                /* running off its CPU, the requesters' */
 };
 
 struct ring_loop {
     int fuse_fd;
-    const struct request_ops *ops;
-    void *userdata;
+    struct ring_loop_config config;
     struct ring_queue *queues;
     unsigned nqueues;
     _Atomic bool stopping;
     _Atomic bool live; /* a request came on the ring: the kernel routes them all here */
-    void (*on_ready)(void *userdata, int error);
+    struct ring_offload offload;
+    _Atomic uint64_t held_bytes; /* write data in the slots of held requests */
     pthread_mutex_t lock; /* guards registered and reported */
     unsigned registered;  /* queues with every slot registered */
     bool reported;        /* on_ready was called */
@@ -166,8 +192,11 @@ static void prep_command(struct ring_queue *q, struct ring_slot *slot, enum ring
     req->qid = (uint16_t)q->qid;
     req->commit_id = cmd == RING_CMD_COMMIT_AND_FETCH ? slot->unique : 0;
     io_uring_sqe_set_data(sqe, slot);
-    if (cmd == RING_CMD_COMMIT_AND_FETCH)
+    if (cmd == RING_CMD_COMMIT_AND_FETCH) {
         q->held--;
+        atomic_fetch_sub_explicit(&q->ring->held_bytes, slot->held_bytes, memory_order_relaxed);
+        slot->held_bytes = 0;
+    }
     slot->state = SLOT_IN_KERNEL;
 }
 
@@ -184,7 +213,7 @@ static void prep_wake_read(struct ring_queue *q)
 
 void *ring_slot_userdata(struct ring_slot *slot)
 {
-    return slot->queue->ring->userdata;
+    return slot->queue->ring->config.userdata;
 }
 
 const struct fuse_in_header *ring_slot_in_header(struct ring_slot *slot)
@@ -289,6 +318,96 @@ static void queue_take_replies(struct ring_queue *q)
 
 static int queue_add_chunk(struct ring_queue *q);
 
+/* Hands SLOT's request to its handler (on whichever thread: the reply finds its way). */
+static void slot_dispatch(struct ring_slot *slot)
+{
+    size_t len = slot->header->ent.payload_sz;
+    if (len > RING_PAYLOAD_SIZE)
+        len = RING_PAYLOAD_SIZE;
+    ring_dispatch(slot->queue->ring->config.ops, (struct request){.slot = slot}, ring_slot_in_header(slot),
+                  slot->header->op_in, slot->payload, len);
+}
+
+static bool slot_is_large(struct ring_slot *slot)
+{
+    uint32_t opcode = ring_slot_in_header(slot)->opcode;
+    if (opcode == FUSE_READ)
+        return ((const struct fuse_read_in *)slot->header->op_in)->size >= RING_OFFLOAD_MIN;
+    return opcode == FUSE_WRITE && slot->header->ent.payload_sz >= RING_OFFLOAD_MIN;
+}
+
+/* ---- workers for large requests ---- */
+
+static void offload_push(struct ring_offload *o, struct ring_slot *slot)
+{
+    slot->offload_next = NULL;
+    pthread_mutex_lock(&o->lock);
+    if (o->tail)
+        o->tail->offload_next = slot;
+    else
+        o->head = slot;
+    o->tail = slot;
+    pthread_cond_signal(&o->work);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void *offload_main(void *arg)
+{
+    struct ring_offload *o = arg;
+    for (;;) {
+        pthread_mutex_lock(&o->lock);
+        while (!o->head && !o->stopping)
+            pthread_cond_wait(&o->work, &o->lock);
+        struct ring_slot *slot = o->head;
+        if (slot) {
+            o->head = slot->offload_next;
+            if (!o->head)
+                o->tail = NULL;
+        }
+        pthread_mutex_unlock(&o->lock);
+        if (!slot)
+            return NULL; /* stopping, and every request handed over is served */
+        slot_dispatch(slot);
+    }
+}
+
+/* One worker per CPU the daemon may run on; none if they cannot start (all is served inline). */
+static void offload_start(struct ring_offload *o)
+{
+    cpu_set_t set;
+    unsigned n = 1;
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->work, NULL);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = (unsigned)CPU_COUNT(&set);
+    if (n > RING_OFFLOAD_MAX_THREADS)
+        n = RING_OFFLOAD_MAX_THREADS;
+    while (o->nthreads < n && pthread_create(&o->threads[o->nthreads], NULL, offload_main, o) == 0)
+        o->nthreads++;
+}
+
+static void offload_stop(struct ring_offload *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->stopping = true;
+    pthread_cond_broadcast(&o->work);
+    pthread_mutex_unlock(&o->lock);
+    for (unsigned i = 0; i < o->nthreads; i++)
+        pthread_join(o->threads[i], NULL);
+    pthread_cond_destroy(&o->work);
+    pthread_mutex_destroy(&o->lock);
+}
+
+static void queue_end_slot(struct ring_queue *q, struct ring_slot *slot, int error)
+{
+    if (slot->state == SLOT_ENDED)
+        return;
+    slot->state = SLOT_ENDED;
+    q->ended++;
+    if (!q->error)
+        q->error = error;
+}
+
 /* A request came into SLOT: hand it to its handler. */
 static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
 {
@@ -299,15 +418,22 @@ static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
     slot->hook = NULL;
     pthread_mutex_unlock(&slot->lock);
     slot->state = SLOT_IN_DAEMON;
-    if (++q->held + RING_SPARE_SLOTS > queue_nslots(q))
-        queue_add_chunk(q); /* registered on the loop's next turn */
+    q->served_now++;
+    if (in->opcode == FUSE_WRITE) {
+        slot->held_bytes = slot->header->ent.payload_sz;
+        atomic_fetch_add_explicit(&q->ring->held_bytes, slot->held_bytes, memory_order_relaxed);
+    }
+    /* Registered on the loop's next turn; a queue full of write data grows no more. */
+    uint64_t max = q->ring->config.max_held_bytes;
+    if (++q->held + RING_SPARE_SLOTS > queue_nslots(q) &&
+        (max == 0 || atomic_load_explicit(&q->ring->held_bytes, memory_order_relaxed) < max))
+        queue_add_chunk(q);
     if (!atomic_load_explicit(&q->ring->live, memory_order_relaxed))
         atomic_store(&q->ring->live, true);
-    size_t len = slot->header->ent.payload_sz;
-    if (len > RING_PAYLOAD_SIZE)
-        len = RING_PAYLOAD_SIZE;
-    ring_dispatch(q->ring->ops, (struct request){.slot = slot}, in, slot->header->op_in,
-                  slot->payload, len);
+    if (slot_is_large(slot) && q->ring->offload.nthreads)
+        offload_push(&q->ring->offload, slot);
+    else
+        slot_dispatch(slot);
 }
 
 /* One completion; -errno once the queue must end. */
@@ -331,9 +457,7 @@ static int queue_complete(struct ring_queue *q, struct io_uring_cqe *cqe)
         slot->state = SLOT_UNREGISTERED;
         return 0;
     }
-    slot->state = SLOT_ENDED;
-    if (!q->error)
-        q->error = cqe->res;
+    queue_end_slot(q, slot, cqe->res);
     return 0;
 }
 
@@ -364,7 +488,7 @@ static void ring_registered(struct ring_loop *ring, int error)
     ring->reported |= report;
     pthread_mutex_unlock(&ring->lock);
     if (report && error != -ECANCELED)
-        ring->on_ready(ring->userdata, error);
+        ring->config.on_ready(ring->config.userdata, error);
 }
 
 /* Registers the slots not registered yet (FUSE_INIT not through when they were tried). */
@@ -397,12 +521,10 @@ static int queue_register(struct ring_queue *q)
             queue_drain(q, &rc);
         if (rc < 0)
             return rc;
-        size_t again = 0, ended = 0, nslots = queue_nslots(q);
-        for (size_t s = 0; s < nslots; s++) {
+        size_t again = 0, nslots = queue_nslots(q);
+        for (size_t s = 0; s < nslots; s++)
             again += queue_slot(q, s)->state == SLOT_UNREGISTERED;
-            ended += queue_slot(q, s)->state == SLOT_ENDED;
-        }
-        if (ended)
+        if (q->ended)
             return q->error ? q->error : -EOPNOTSUPP;
         if (!again)
             return 0;
@@ -414,21 +536,52 @@ static int queue_register(struct ring_queue *q)
     }
 }
 
-static void queue_pin(unsigned cpu)
+/*
+ * Where a queue's thread runs. Its requests come from the processes on its
+ * CPU. One requester waiting for each reply (psync, QD1) sleeps while the
+ * request is served: the thread is best on that CPU, where waking it costs
+ * no inter-processor interrupt. A requester that keeps many in flight
+ * (libaio, QD32) keeps its CPU busy: sharing it halves both, so the thread
+ * moves to the other CPUs while its wake-ups bring several requests each,
+ * and back once they bring one. Plain affinity, no scheduling class: under
+ * CPU contention the thread is an ordinary one, never starved.
+ */
+static void queue_pin(struct ring_queue *q, bool away)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &set))
+    cpu_set_t allowed, set;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || q->qid >= CPU_SETSIZE ||
+        !CPU_ISSET(q->qid, &allowed))
         return; /* not ours to run on: the scheduler places the thread */
     CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (away) {
+        CPU_OR(&set, &set, &allowed);
+        CPU_CLR(q->qid, &set);
+        if (CPU_COUNT(&set) == 0)
+            return; /* one CPU: nowhere else to go */
+    } else {
+        CPU_SET(q->qid, &set);
+    }
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0)
+        q->away = away;
+}
+
+static void queue_place(struct ring_queue *q)
+{
+    if (q->served_now == 0)
+        return; /* a wake-up for replies made elsewhere */
+    /* A mean over the last 8 wake-ups, in sixteenths; the gap keeps it from flapping. */
+    q->batch_avg = q->batch_avg - q->batch_avg / 8 + q->served_now * 2;
+    if (!q->away && q->batch_avg > RING_AWAY_ABOVE)
+        queue_pin(q, true);
+    else if (q->away && q->batch_avg < RING_HOME_BELOW)
+        queue_pin(q, false);
 }
 
 static void *queue_main(void *arg)
 {
     struct ring_queue *q = arg;
     this_queue = q;
-    queue_pin(q->qid);
+    queue_pin(q, false);
     prep_wake_read(q);
     int rc = queue_register(q);
     ring_registered(q->ring, rc);
@@ -437,11 +590,10 @@ static void *queue_main(void *arg)
         int n = io_uring_submit_and_wait(&q->uring, 1);
         if (n < 0 && n != -EINTR && n != -EAGAIN && n != -EBUSY)
             break;
+        q->served_now = 0;
         queue_drain(q, &rc);
-        size_t ended = 0, nslots = queue_nslots(q);
-        for (size_t s = 0; s < nslots; s++)
-            ended += queue_slot(q, s)->state == SLOT_ENDED;
-        if (ended == nslots)
+        queue_place(q);
+        if (q->ended == queue_nslots(q))
             break; /* unmounted: the kernel ended every entry */
     }
     /* Replies made since (parked requests answered at the end) still go out. */
@@ -496,7 +648,7 @@ static int queue_add_chunk(struct ring_queue *q)
         slot->iov[0] = (struct iovec){.iov_base = slot->header, .iov_len = sizeof *slot->header};
         slot->iov[1] = (struct iovec){.iov_base = slot->payload, .iov_len = RING_PAYLOAD_SIZE};
         if (!slot->header || !slot->payload)
-            slot->state = SLOT_ENDED; /* never offered to the kernel */
+            queue_end_slot(q, slot, -ENOMEM); /* never offered to the kernel */
     }
     /* Published whole: an interrupt may look at the slots from another thread. */
     atomic_store_explicit(&q->nchunks, n + 1, memory_order_release);
@@ -522,16 +674,14 @@ static int queue_init(struct ring_loop *ring, struct ring_queue *q, unsigned qid
     return 0;
 }
 
-int ring_loop_start(struct fuse_session *se, const struct request_ops *ops, void *userdata,
-                    void (*on_ready)(void *userdata, int error), struct ring_loop **out)
+int ring_loop_start(struct fuse_session *se, const struct ring_loop_config *config,
+                    struct ring_loop **out)
 {
     struct ring_loop *ring = calloc(1, sizeof *ring);
     if (!ring)
         return -ENOMEM;
     ring->fuse_fd = fuse_session_fd(se);
-    ring->ops = ops;
-    ring->userdata = userdata;
-    ring->on_ready = on_ready;
+    ring->config = *config;
     ring->nqueues = possible_cpus();
     pthread_mutex_init(&ring->lock, NULL);
     ring->queues = calloc(ring->nqueues, sizeof *ring->queues);
@@ -541,6 +691,7 @@ int ring_loop_start(struct fuse_session *se, const struct request_ops *ops, void
     }
     for (unsigned i = 0; i < ring->nqueues; i++)
         ring->queues[i].wake_fd = -1;
+    offload_start(&ring->offload);
     for (unsigned i = 0; i < ring->nqueues; i++) {
         int rc = queue_init(ring, &ring->queues[i], i);
         if (rc == 0) {
@@ -558,6 +709,9 @@ int ring_loop_start(struct fuse_session *se, const struct request_ops *ops, void
 
 void ring_loop_stop(struct ring_loop *ring)
 {
+    /* The workers first: their last replies go out through the queues' threads. */
+    if (ring->queues)
+        offload_stop(&ring->offload);
     atomic_store(&ring->stopping, true);
     for (unsigned i = 0; ring->queues && i < ring->nqueues; i++) {
         struct ring_queue *q = &ring->queues[i];

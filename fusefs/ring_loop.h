@@ -14,16 +14,26 @@
 
 struct ring_loop;
 
+struct ring_loop_config {
+    const struct request_ops *ops; /* the handlers */
+    void *userdata;                /* what request_userdata() gives them */
+    /* Called once every queue is registered (0: the kernel sends every
+     * request to the ring from then on), or once the kernel refused one
+     * (-errno: requests stay on /dev/fuse). */
+    void (*on_ready)(void *userdata, int error);
+    /* A request held (parked) keeps its slot, so queues grow while few are
+     * left; they stop growing while the held requests' write data passes
+     * this many bytes (0: no bound), and new requests then wait in the kernel. */
+    uint64_t max_held_bytes;
+};
+
 /*
- * Starts the queues' threads for SE (mounted, its /dev/fuse open) serving OPS
- * with USERDATA. They register once the kernel has taken FUSE_INIT, which
- * the session loop must serve meanwhile; then ON_READY(USERDATA, 0) is
- * called once every queue is registered (the kernel sends every request to
- * the ring from then on), or ON_READY(USERDATA, -errno) once the kernel
- * refused one (requests stay on /dev/fuse). 0 or -errno.
+ * Starts the queues' threads for SE (mounted, its /dev/fuse open). They
+ * register once the kernel has taken FUSE_INIT, which the session loop must
+ * serve meanwhile. 0 or -errno.
  */
-int ring_loop_start(struct fuse_session *se, const struct request_ops *ops, void *userdata,
-                    void (*on_ready)(void *userdata, int error), struct ring_loop **out);
+int ring_loop_start(struct fuse_session *se, const struct ring_loop_config *config,
+                    struct ring_loop **out);
 
 /* Stops the threads and frees RING (the kernel ends what it still queued at unmount). */
 void ring_loop_stop(struct ring_loop *ring);

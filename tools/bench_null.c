@@ -346,7 +346,9 @@ int main(int argc, char **argv)
     } else if (uring) {
         struct ring_loop *ring;
         null_session = se;
-        rc = ring_loop_start(se, &null_ops, &fs, null_ring_ready, &ring);
+        struct ring_loop_config config = {
+            .ops = &null_ops, .userdata = &fs, .on_ready = null_ring_ready};
+        rc = ring_loop_start(se, &config, &ring);
         if (rc == 0) {
             struct session_loop_intercept intercept = {.fn = null_intercept, .ctx = ring};
             rc = session_loop_run(se, opts.max_threads, &wait_mask, &intercept);
