@@ -368,11 +368,12 @@ int main(int argc, char **argv)
     }
     fuse_daemonize(opts.foreground);
     /* Forked before any thread starts; see mount_guard.c for why the ring needs it. */
+    pid_t guard = 0;
     if (choices.auto_unmount && tries_ring(&opts, choices.transport)) {
-        int rc = mount_guard_start(fs.mount_root);
-        if (rc < 0)
+        guard = mount_guard_start(fs.mount_root);
+        if (guard < 0)
             fprintf(stderr, "faultfs: cannot start the watcher that unmounts a dead mount: %s\n",
-                    strerror(-rc));
+                    strerror((int)-guard));
     }
 
     /*
@@ -391,6 +392,7 @@ int main(int argc, char **argv)
     }
     pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 
+    mount_guard_stop(guard);
 err_out6:
     fuse_session_unmount(fs.session);
 err_out5:

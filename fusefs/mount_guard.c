@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,7 +93,7 @@ static void guard_watch(int daemon_alive, long id, const char *mount_root)
     }
 }
 
-int mount_guard_start(const char *mount_root)
+pid_t mount_guard_start(const char *mount_root)
 {
     int alive[2];
     long id = fuse_mount_id(mount_root);
@@ -117,6 +118,7 @@ int mount_guard_start(const char *mount_root)
             dup2(devnull, 2);
         }
         closefrom(3);
+        prctl(PR_SET_NAME, "faultfs-guard"); /* ps tells it from the daemon */
         /* The signals that stop the daemon leave the watcher to do its work. */
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
@@ -125,5 +127,13 @@ int mount_guard_start(const char *mount_root)
         _exit(0);
     }
     close(alive[0]); /* the write end stays open, and closes when the daemon ends */
-    return 0;
+    return pid;
+}
+
+void mount_guard_stop(pid_t guard)
+{
+    if (guard <= 0)
+        return;
+    kill(guard, SIGKILL);
+    waitpid(guard, NULL, 0);
 }
