@@ -16,6 +16,7 @@
  */
 #include "ring_loop.h"
 
+#include "cpu_yield.h"
 #include "ring_abi.h"
 #include "ring_dispatch.h"
 
@@ -104,6 +105,7 @@ struct ring_queue {
     unsigned served_now;      /* requests the last wake-up brought */
     unsigned batch_avg;       /* their running mean, in sixteenths */
     bool away;                /* running off its CPU, the requesters' */
+    _Atomic uint64_t served_total; /* requests taken (written by the thread only) */
 };
 
 struct ring_loop {
@@ -114,6 +116,7 @@ struct ring_loop {
     _Atomic bool stopping;
     _Atomic bool live; /* a request came on the ring: the kernel routes them all here */
     struct ring_offload offload;
+    struct cpu_yield *yield; /* the queues' threads yield their CPU (NULL: they cannot) */
     _Atomic uint64_t held_bytes; /* write data in the slots of held requests */
     pthread_mutex_t lock; /* guards registered and reported */
     unsigned registered;  /* queues with every slot registered */
@@ -419,6 +422,9 @@ static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
     pthread_mutex_unlock(&slot->lock);
     slot->state = SLOT_IN_DAEMON;
     q->served_now++;
+    atomic_store_explicit(&q->served_total,
+                          atomic_load_explicit(&q->served_total, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (in->opcode == FUSE_WRITE) {
         slot->held_bytes = slot->header->ent.payload_sz;
         atomic_fetch_add_explicit(&q->ring->held_bytes, slot->held_bytes, memory_order_relaxed);
@@ -582,6 +588,8 @@ static void *queue_main(void *arg)
     struct ring_queue *q = arg;
     this_queue = q;
     queue_pin(q, false);
+    if (q->ring->yield)
+        cpu_yield_join(q->ring->yield, q->qid, &q->served_total); /* else an ordinary thread */
     prep_wake_read(q);
     int rc = queue_register(q);
     ring_registered(q->ring, rc);
@@ -692,6 +700,8 @@ int ring_loop_start(struct fuse_session *se, const struct ring_loop_config *conf
     for (unsigned i = 0; i < ring->nqueues; i++)
         ring->queues[i].wake_fd = -1;
     offload_start(&ring->offload);
+    if (cpu_yield_allowed() && cpu_yield_start(ring->nqueues, &ring->yield) < 0)
+        ring->yield = NULL;
     for (unsigned i = 0; i < ring->nqueues; i++) {
         int rc = queue_init(ring, &ring->queues[i], i);
         if (rc == 0) {
@@ -721,6 +731,8 @@ void ring_loop_stop(struct ring_loop *ring)
             pthread_join(q->thread, NULL);
         }
     }
+    if (ring->yield)
+        cpu_yield_stop(ring->yield); /* after the threads: a starving one is promoted to end */
     for (unsigned i = 0; ring->queues && i < ring->nqueues; i++)
         queue_free(&ring->queues[i]);
     free(ring->queues);
