@@ -10,8 +10,9 @@
  * But a SCHED_IDLE thread gets nothing while ordinary ones keep the CPU busy
  * (QEMU's vCPU threads, a build): its requests would wait for good. So every
  * YIELD_WATCH_MS the watcher looks at each thread (/proc/self/task/TID/stat
- * and schedstat): one that was runnable at two looks in a row and got no CPU
- * time between them is starving (the kernel's own count of time spent
+ * and schedstat): one that was runnable at two looks in a row and ran for
+ * under a quarter of the time between them is starving (a SCHED_IDLE thread
+ * still gets a sliver of a busy CPU; and the kernel's own count of time spent
  * waiting, run_delay, only grows once the wait is over: no use here). It is
  * made an ordinary thread for a while, then yields again. A thread that starves again right after is promoted for twice
  * as long (up to YIELD_HOLD_MAX_MS): under lasting contention it costs one
@@ -110,7 +111,8 @@ static void watch_thread(struct yield_thread *t)
     uint64_t run;
     if (!thread_sample(t, &runnable, &run))
         return;
-    bool starving = runnable && t->was_runnable && run == t->last_run;
+    bool starving = runnable && t->was_runnable &&
+                    run - t->last_run < YIELD_WATCH_MS * 1000000ull / 4;
     t->was_runnable = runnable;
     t->last_run = run;
     pid_t tid = atomic_load(&t->tid);

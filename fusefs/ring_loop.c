@@ -19,8 +19,10 @@
 #include "cpu_yield.h"
 #include "ring_abi.h"
 #include "ring_dispatch.h"
+#include "work_pool.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
@@ -52,7 +54,6 @@
  * us into the ring and once by the kernel out of it, where /dev/fuse splices).
  */
 #define RING_OFFLOAD_MIN (128 * 1024)
-#define RING_OFFLOAD_MAX_THREADS 8
 #define RING_AWAY_ABOVE 24 /* wake-ups bring over 1.5 requests: leave the requesters' CPU */
 #define RING_HOME_BELOW 20 /* under 1.25: back to it */
 #define RING_REGISTER_RETRY_NS (1000 * 1000)        /* FUSE_INIT not taken yet: again in 1 ms */
@@ -72,18 +73,8 @@ struct ring_slot {
     struct request_interrupt *hook;
     bool interrupted;
     struct ring_slot *next; /* on the queue's list of replies made on other threads */
-    struct ring_slot *offload_next; /* on the list of large requests for the workers */
+    struct work_item offload; /* handed to the workers (a large request) */
     uint32_t held_bytes;            /* write data its held request carries */
-};
-
-/* Workers serving the large reads and writes (see RING_OFFLOAD_MIN). */
-struct ring_offload {
-    pthread_mutex_t lock; /* guards head, tail and stopping */
-    pthread_cond_t work;
-    struct ring_slot *head, *tail;
-    bool stopping;
-    pthread_t threads[RING_OFFLOAD_MAX_THREADS];
-    unsigned nthreads;
 };
 
 struct ring_queue {
@@ -115,7 +106,7 @@ struct ring_loop {
     unsigned nqueues;
     _Atomic bool stopping;
     _Atomic bool live; /* a request came on the ring: the kernel routes them all here */
-    struct ring_offload offload;
+    struct work_pool offload; /* workers for the large reads and writes (RING_OFFLOAD_MIN) */
     struct cpu_yield *yield; /* the queues' threads yield their CPU (NULL: they cannot) */
     _Atomic uint64_t held_bytes; /* write data in the slots of held requests */
     pthread_mutex_t lock; /* guards registered and reported */
@@ -339,66 +330,9 @@ static bool slot_is_large(struct ring_slot *slot)
     return opcode == FUSE_WRITE && slot->header->ent.payload_sz >= RING_OFFLOAD_MIN;
 }
 
-/* ---- workers for large requests ---- */
-
-static void offload_push(struct ring_offload *o, struct ring_slot *slot)
+static void offload_run(struct work_item *item)
 {
-    slot->offload_next = NULL;
-    pthread_mutex_lock(&o->lock);
-    if (o->tail)
-        o->tail->offload_next = slot;
-    else
-        o->head = slot;
-    o->tail = slot;
-    pthread_cond_signal(&o->work);
-    pthread_mutex_unlock(&o->lock);
-}
-
-static void *offload_main(void *arg)
-{
-    struct ring_offload *o = arg;
-    for (;;) {
-        pthread_mutex_lock(&o->lock);
-        while (!o->head && !o->stopping)
-            pthread_cond_wait(&o->work, &o->lock);
-        struct ring_slot *slot = o->head;
-        if (slot) {
-            o->head = slot->offload_next;
-            if (!o->head)
-                o->tail = NULL;
-        }
-        pthread_mutex_unlock(&o->lock);
-        if (!slot)
-            return NULL; /* stopping, and every request handed over is served */
-        slot_dispatch(slot);
-    }
-}
-
-/* One worker per CPU the daemon may run on; none if they cannot start (all is served inline). */
-static void offload_start(struct ring_offload *o)
-{
-    cpu_set_t set;
-    unsigned n = 1;
-    pthread_mutex_init(&o->lock, NULL);
-    pthread_cond_init(&o->work, NULL);
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
-        n = (unsigned)CPU_COUNT(&set);
-    if (n > RING_OFFLOAD_MAX_THREADS)
-        n = RING_OFFLOAD_MAX_THREADS;
-    while (o->nthreads < n && pthread_create(&o->threads[o->nthreads], NULL, offload_main, o) == 0)
-        o->nthreads++;
-}
-
-static void offload_stop(struct ring_offload *o)
-{
-    pthread_mutex_lock(&o->lock);
-    o->stopping = true;
-    pthread_cond_broadcast(&o->work);
-    pthread_mutex_unlock(&o->lock);
-    for (unsigned i = 0; i < o->nthreads; i++)
-        pthread_join(o->threads[i], NULL);
-    pthread_cond_destroy(&o->work);
-    pthread_mutex_destroy(&o->lock);
+    slot_dispatch((struct ring_slot *)((char *)item - offsetof(struct ring_slot, offload)));
 }
 
 static void queue_end_slot(struct ring_queue *q, struct ring_slot *slot, int error)
@@ -437,7 +371,7 @@ static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
     if (!atomic_load_explicit(&q->ring->live, memory_order_relaxed))
         atomic_store(&q->ring->live, true);
     if (slot_is_large(slot) && q->ring->offload.nthreads)
-        offload_push(&q->ring->offload, slot);
+        work_pool_push(&q->ring->offload, &slot->offload);
     else
         slot_dispatch(slot);
 }
@@ -699,7 +633,7 @@ int ring_loop_start(struct fuse_session *se, const struct ring_loop_config *conf
     }
     for (unsigned i = 0; i < ring->nqueues; i++)
         ring->queues[i].wake_fd = -1;
-    offload_start(&ring->offload);
+    work_pool_start(&ring->offload, offload_run);
     if (cpu_yield_allowed() && cpu_yield_start(ring->nqueues, &ring->yield) < 0)
         ring->yield = NULL;
     for (unsigned i = 0; i < ring->nqueues; i++) {
@@ -721,7 +655,7 @@ void ring_loop_stop(struct ring_loop *ring)
 {
     /* The workers first: their last replies go out through the queues' threads. */
     if (ring->queues)
-        offload_stop(&ring->offload);
+        work_pool_stop(&ring->offload);
     atomic_store(&ring->stopping, true);
     for (unsigned i = 0; ring->queues && i < ring->nqueues; i++) {
         struct ring_queue *q = &ring->queues[i];
