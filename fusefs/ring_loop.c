@@ -35,13 +35,22 @@
 #include <unistd.h>
 
 /*
- * Slots are added a chunk at a time: a request parked by a slow fault keeps
- * its slot until answered, so a queue grows while few slots are left waiting
- * in the kernel, or the neighbours' requests would wait behind the parked ones.
+ * A request parked by a slow fault keeps its slot until answered, and a
+ * request that finds no free slot waits in the kernel until some slot of its
+ * queue is answered: a slot added later does not take it (Linux 6.18), so a
+ * neighbour's request could wait out a parked one's whole delay. A queue
+ * therefore starts with room for a burst and grows a chunk at a time while
+ * fewer than half its first slots wait in the kernel. But the kernel copies a
+ * write's data into its slot's payload as it hands the request over, so the
+ * slots are what holds parked write data: the queues start with room for
+ * max_held_bytes of 1 MiB writes between them (16 to 128 slots each), and
+ * stop growing once the held requests' write data reaches it. Payloads are
+ * virtual memory: only the pages requests use become real.
  */
 #define RING_CHUNK_SLOTS 16
+#define RING_FIRST_CHUNKS_MIN 1
+#define RING_FIRST_CHUNKS_MAX 8
 #define RING_MAX_CHUNKS 64 /* up to 1,024 requests held per queue */
-#define RING_SPARE_SLOTS 4 /* fewer than this waiting in the kernel: add a chunk */
 /*
  * The kernel wants room for its largest request: libfuse 3.14 offers
  * max_write and max_pages of 1 MiB (256 pages).
@@ -92,6 +101,7 @@ struct ring_queue {
     struct ring_slot *chunks[RING_MAX_CHUNKS];
     _Atomic unsigned nchunks; /* chunks set up (added by the queue's thread only) */
     unsigned held;            /* slots whose request the daemon holds (the thread's) */
+    unsigned first_chunks;    /* the chunks it started with */
     size_t ended;             /* slots the kernel ended (the thread's) */
     unsigned served_now;      /* requests the last wake-up brought */
     unsigned batch_avg;       /* their running mean, in sixteenths */
@@ -365,7 +375,7 @@ static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
     }
     /* Registered on the loop's next turn; a queue full of write data grows no more. */
     uint64_t max = q->ring->config.max_held_bytes;
-    if (++q->held + RING_SPARE_SLOTS > queue_nslots(q) &&
+    if (++q->held + q->first_chunks * RING_CHUNK_SLOTS / 2 > queue_nslots(q) &&
         (max == 0 || atomic_load_explicit(&q->ring->held_bytes, memory_order_relaxed) < max))
         queue_add_chunk(q);
     if (!atomic_load_explicit(&q->ring->live, memory_order_relaxed))
@@ -602,7 +612,14 @@ static int queue_init(struct ring_loop *ring, struct ring_queue *q, unsigned qid
     q->ring = ring;
     q->qid = qid;
     pthread_mutex_init(&q->replies_lock, NULL);
-    int rc = queue_add_chunk(q);
+    uint64_t room = ring->config.max_held_bytes ? ring->config.max_held_bytes : UINT64_MAX;
+    uint64_t first = room / RING_PAYLOAD_SIZE / ring->nqueues / RING_CHUNK_SLOTS;
+    q->first_chunks = first < RING_FIRST_CHUNKS_MIN   ? RING_FIRST_CHUNKS_MIN
+                      : first > RING_FIRST_CHUNKS_MAX ? RING_FIRST_CHUNKS_MAX
+                                                      : (unsigned)first;
+    int rc = 0;
+    for (unsigned c = 0; c < q->first_chunks && rc == 0; c++)
+        rc = queue_add_chunk(q);
     if (rc < 0)
         return rc;
     q->wake_fd = eventfd(0, EFD_CLOEXEC);
