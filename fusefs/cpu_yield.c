@@ -14,8 +14,8 @@
  * under a quarter of the time between them is starving (a SCHED_IDLE thread
  * still gets a sliver of a busy CPU; and the kernel's own count of time spent
  * waiting, run_delay, only grows once the wait is over: no use here). It is
- * made an ordinary thread for a while, then yields again. A thread that starves again right after is promoted for twice
- * as long (up to YIELD_HOLD_MAX_MS): under lasting contention it costs one
+ * made an ordinary thread for a while, then yields again. A thread that starves again right after
+ * is promoted for twice as long (up to YIELD_HOLD_MAX_MS): under lasting contention it costs one
  * short wait every 8 s or more. While no thread makes progress the watcher
  * looks only every YIELD_IDLE_MS.
  */
@@ -33,11 +33,11 @@
 #include <unistd.h>
 
 #define YIELD_WATCH_MS 4
-#define YIELD_IDLE_MS 50          /* while no thread made progress for YIELD_IDLE_PERIODS */
+#define YIELD_IDLE_MS 50 /* while no thread made progress for YIELD_IDLE_PERIODS */
 #define YIELD_IDLE_PERIODS 250
-#define YIELD_HOLD_MIN_MS 250          /* promoted this long at first */
-#define YIELD_HOLD_MAX_MS 8000         /* and at most */
-#define YIELD_AGAIN_MS 100             /* starving again this soon after: hold twice as long */
+#define YIELD_HOLD_MIN_MS 250  /* promoted this long at first */
+#define YIELD_HOLD_MAX_MS 8000 /* and at most */
+#define YIELD_AGAIN_MS 100     /* starving again this soon after: hold twice as long */
 
 struct yield_thread {
     _Atomic pid_t tid; /* 0 until it joins */
@@ -47,8 +47,8 @@ struct yield_thread {
     bool was_runnable;
     uint64_t last_run;
     bool promoted;
-    uint64_t hold_ms;   /* how long the last promotion lasts */
-    uint64_t until_ms;  /* promoted: when it yields again; else when it last did */
+    uint64_t hold_ms;  /* how long the last promotion lasts */
+    uint64_t until_ms; /* promoted: when it yields again; else when it last did */
 };
 
 struct cpu_yield {
@@ -111,8 +111,8 @@ static void watch_thread(struct yield_thread *t)
     uint64_t run;
     if (!thread_sample(t, &runnable, &run))
         return;
-    bool starving = runnable && t->was_runnable &&
-                    run - t->last_run < YIELD_WATCH_MS * 1000000ull / 4;
+    bool starving =
+        runnable && t->was_runnable && run - t->last_run < YIELD_WATCH_MS * 1000000ull / 4;
     t->was_runnable = runnable;
     t->last_run = run;
     pid_t tid = atomic_load(&t->tid);

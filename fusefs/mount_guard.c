@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define GUARD_LOOK_NS (50 * 1000 * 1000) /* how often it looks once the daemon is gone */
-#define GUARD_LOOKS 200                   /* for 10 s at most */
+#define GUARD_LOOKS 200                  /* for 10 s at most */
 
 /* The ID of the FUSE mount at MOUNT_ROOT in /proc/self/mountinfo, or -1. */
 static long fuse_mount_id(const char *mount_root)

@@ -103,7 +103,8 @@ int request_reply_open(struct request r, const struct fuse_file_info *fi)
         out.open_flags |= FOPEN_KEEP_CACHE;
     if (fi->nonseekable)
         out.open_flags |= FOPEN_NONSEEKABLE;
-    /* A ring request stays the kernel's until answered: an interrupted open still gets its release. */
+    /* A ring request stays the kernel's until answered: an interrupted open still gets its release.
+     */
     return ring_slot_reply(r.slot, 0, &out, sizeof out);
 }
 

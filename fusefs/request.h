@@ -50,7 +50,8 @@ int request_reply_write(struct request r, size_t count);
  */
 void *request_reply_space(struct request r, size_t size);
 
-/* Whether a write's bytes stay where they are until the reply (a ring's do; libfuse's buffer is reused). */
+/* Whether a write's bytes stay where they are until the reply (a ring's do; libfuse's buffer is
+ * reused). */
 bool request_data_kept(struct request r);
 
 /*

@@ -22,10 +22,10 @@ static void dispatch_setattr(const struct request_ops *ops, struct request r, ui
 {
     struct stat st = {0};
     struct fuse_file_info fi = {0};
-    int to_set = (int)(a->valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
-                                   FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-                                   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW |
-                                   FUSE_SET_ATTR_CTIME));
+    int to_set =
+        (int)(a->valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+                          FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                          FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME));
     st.st_mode = a->mode;
     st.st_uid = a->uid;
     st.st_gid = a->gid;
@@ -98,7 +98,8 @@ void ring_dispatch(const struct request_ops *ops, struct request r, const struct
     case FUSE_RENAME:
     case FUSE_RENAME2: {
         uint64_t newdir = ((const struct fuse_rename_in *)op_in)->newdir;
-        unsigned flags = in->opcode == FUSE_RENAME2 ? ((const struct fuse_rename2_in *)op_in)->flags : 0;
+        unsigned flags =
+            in->opcode == FUSE_RENAME2 ? ((const struct fuse_rename2_in *)op_in)->flags : 0;
         if (!ops->rename)
             break;
         if (!(name = payload_name(payload, len, 0)) ||

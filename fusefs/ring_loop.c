@@ -22,11 +22,11 @@
 #include "work_pool.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +65,8 @@
 #define RING_OFFLOAD_MIN (128 * 1024)
 #define RING_AWAY_ABOVE 24 /* wake-ups bring over 1.5 requests: leave the requesters' CPU */
 #define RING_HOME_BELOW 20 /* under 1.25: back to it */
-#define RING_REGISTER_RETRY_NS (1000 * 1000)        /* FUSE_INIT not taken yet: again in 1 ms */
-#define RING_REGISTER_SETTLE_NS (20 * 1000 * 1000) /* no refusal by then: registered */
+#define RING_REGISTER_RETRY_NS (1000 * 1000)           /* FUSE_INIT not taken yet: again in 1 ms */
+#define RING_REGISTER_SETTLE_NS (20 * 1000 * 1000)     /* no refusal by then: registered */
 #define RING_REGISTER_DEADLINE_NS (10ull * 1000000000) /* and give up after 10 s */
 
 enum slot_state { SLOT_UNREGISTERED, SLOT_IN_KERNEL, SLOT_IN_DAEMON, SLOT_ENDED };
@@ -76,14 +76,14 @@ struct ring_slot {
     struct ring_req_header *header;
     char *payload;
     struct iovec iov[2];
-    enum slot_state state;  /* the queue thread's */
-    pthread_mutex_t lock;   /* guards unique, hook and interrupted against interrupts */
-    uint64_t unique;        /* the request it holds (or last held) */
+    enum slot_state state; /* the queue thread's */
+    pthread_mutex_t lock;  /* guards unique, hook and interrupted against interrupts */
+    uint64_t unique;       /* the request it holds (or last held) */
     struct request_interrupt *hook;
     bool interrupted;
-    struct ring_slot *next; /* on the queue's list of replies made on other threads */
+    struct ring_slot *next;   /* on the queue's list of replies made on other threads */
     struct work_item offload; /* handed to the workers (a large request) */
-    uint32_t held_bytes;            /* write data its held request carries */
+    uint32_t held_bytes;      /* write data its held request carries */
 };
 
 struct ring_queue {
@@ -93,19 +93,19 @@ struct ring_queue {
     bool uring_ready;
     pthread_t thread;
     bool started;
-    int error;          /* the first -errno a slot ended with */
-    int wake_fd;        /* eventfd: a reply is on the list, or the loop stops */
+    int error;   /* the first -errno a slot ended with */
+    int wake_fd; /* eventfd: a reply is on the list, or the loop stops */
     uint64_t wake_value;
     pthread_mutex_t replies_lock;
     struct ring_slot *replies;
     struct ring_slot *chunks[RING_MAX_CHUNKS];
-    _Atomic unsigned nchunks; /* chunks set up (added by the queue's thread only) */
-    unsigned held;            /* slots whose request the daemon holds (the thread's) */
-    unsigned first_chunks;    /* the chunks it started with */
-    size_t ended;             /* slots the kernel ended (the thread's) */
-    unsigned served_now;      /* requests the last wake-up brought */
-    unsigned batch_avg;       /* their running mean, in sixteenths */
-    bool away;                /* running off its CPU, the requesters' */
+    _Atomic unsigned nchunks;      /* chunks set up (added by the queue's thread only) */
+    unsigned held;                 /* slots whose request the daemon holds (the thread's) */
+    unsigned first_chunks;         /* the chunks it started with */
+    size_t ended;                  /* slots the kernel ended (the thread's) */
+    unsigned served_now;           /* requests the last wake-up brought */
+    unsigned batch_avg;            /* their running mean, in sixteenths */
+    bool away;                     /* running off its CPU, the requesters' */
     _Atomic uint64_t served_total; /* requests taken (written by the thread only) */
 };
 
@@ -115,13 +115,13 @@ struct ring_loop {
     struct ring_queue *queues;
     unsigned nqueues;
     _Atomic bool stopping;
-    _Atomic bool live; /* a request came on the ring: the kernel routes them all here */
-    struct work_pool offload; /* workers for the large reads and writes (RING_OFFLOAD_MIN) */
-    struct cpu_yield *yield; /* the queues' threads yield their CPU (NULL: they cannot) */
+    _Atomic bool live;           /* a request came on the ring: the kernel routes them all here */
+    struct work_pool offload;    /* workers for the large reads and writes (RING_OFFLOAD_MIN) */
+    struct cpu_yield *yield;     /* the queues' threads yield their CPU (NULL: they cannot) */
     _Atomic uint64_t held_bytes; /* write data in the slots of held requests */
-    pthread_mutex_t lock; /* guards registered and reported */
-    unsigned registered;  /* queues with every slot registered */
-    bool reported;        /* on_ready was called */
+    pthread_mutex_t lock;        /* guards registered and reported */
+    unsigned registered;         /* queues with every slot registered */
+    bool reported;               /* on_ready was called */
 };
 
 static size_t queue_nslots(struct ring_queue *q)
@@ -256,7 +256,8 @@ int ring_slot_reply(struct ring_slot *slot, int err, const void *arg, size_t siz
     q->replies = slot;
     pthread_mutex_unlock(&q->replies_lock);
     uint64_t one = 1;
-    (void)!write(q->wake_fd, &one, sizeof one); /* fails only when the counter is full: awake then */
+    (void)!write(q->wake_fd, &one,
+                 sizeof one); /* fails only when the counter is full: awake then */
     return 0;
 }
 
@@ -328,8 +329,8 @@ static void slot_dispatch(struct ring_slot *slot)
     size_t len = slot->header->ent.payload_sz;
     if (len > RING_PAYLOAD_SIZE)
         len = RING_PAYLOAD_SIZE;
-    ring_dispatch(slot->queue->ring->config.ops, (struct request){.slot = slot}, ring_slot_in_header(slot),
-                  slot->header->op_in, slot->payload, len);
+    ring_dispatch(slot->queue->ring->config.ops, (struct request){.slot = slot},
+                  ring_slot_in_header(slot), slot->header->op_in, slot->payload, len);
 }
 
 static bool slot_is_large(struct ring_slot *slot)
