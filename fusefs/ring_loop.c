@@ -594,10 +594,8 @@ static int queue_add_chunk(struct ring_queue *q)
         struct ring_slot *slot = &chunk[s];
         slot->queue = q;
         pthread_mutex_init(&slot->lock, NULL);
-        slot->header = aligned_alloc(64, sizeof *slot->header);
+        slot->header = calloc(1, sizeof *slot->header);
         slot->payload = aligned_alloc(4096, RING_PAYLOAD_SIZE);
-        if (slot->header)
-            memset(slot->header, 0, sizeof *slot->header);
         slot->iov[0] = (struct iovec){.iov_base = slot->header, .iov_len = sizeof *slot->header};
         slot->iov[1] = (struct iovec){.iov_base = slot->payload, .iov_len = RING_PAYLOAD_SIZE};
         if (!slot->header || !slot->payload)
