@@ -2,8 +2,9 @@
  * The daemon's shared state, inode numbering and open-file handles.
  *
  * Each fusefs file has its header, and the includes run one way:
- *   reply_buffer.h, parking.h (no daemon state) <- faultfs.h (the state)
- *   <- image_io.h, ctl_file.h <- fs_ops.h <- main.c (with session_loop.h)
+ *   request.h, reply_buffer.h, parking.h (no daemon state) <- faultfs.h (the state)
+ *   <- image_io.h, ctl_file.h <- fs_ops.h <- transport.h (the /dev/fuse loop and the
+ *   ring: session_loop.h, ring_loop.h) <- main.c (with mount_guard.h)
  */
 #ifndef FAULTFS_FAULTFS_H
 #define FAULTFS_FAULTFS_H

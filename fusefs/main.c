@@ -2,8 +2,8 @@
 #include "faultfs.h"
 #include "fs_ops.h"
 #include "mount_guard.h"
-#include "ring_loop.h"
 #include "session_loop.h"
+#include "transport.h"
 
 #include "ctl_parse.h"
 
@@ -156,8 +156,6 @@ static const struct fuse_opt faultfs_mount_spec[] = {
  * mounting user's. auto_unmount is on unless noauto_unmount: a daemon that is
  * killed leaves no dead mount ("Transport endpoint is not connected") behind.
  */
-enum transport_choice { TRANSPORT_AUTO, TRANSPORT_URING, TRANSPORT_DEV };
-
 /* What main does with the options beyond handing them on. */
 struct main_choices {
     enum transport_choice transport;
@@ -202,100 +200,6 @@ static int take_mount_options(struct fuse_args *args, struct faultfs *fs,
         fuse_opt_add_arg(args, o.allow_other == 1 ? "-oallow_other,default_permissions"
                                                    : "-oallow_root,default_permissions") != 0)
         rc = -ENOMEM;
-    return rc;
-}
-
-/* Whether the daemon offers the kernel a ring (it may still refuse it). */
-static bool tries_ring(const struct fuse_cmdline_opts *opts, enum transport_choice choice)
-{
-    if (opts->singlethread)
-        return false;
-    return choice == TRANSPORT_URING || (choice == TRANSPORT_AUTO && ring_loop_kernel_enabled());
-}
-
-/* The transport the daemon runs on, and why the ring was not taken. */
-struct transport_state {
-    struct faultfs *fs;
-    enum transport_choice choice;
-    bool debug;
-    _Atomic int ring_error; /* the kernel refused the ring: -errno */
-};
-
-static struct transport_state transport_state;
-
-/* The ring's threads call this once the kernel accepted or refused the ring. */
-static void transport_ready(void *userdata, int error)
-{
-    struct transport_state *t = &transport_state;
-    (void)userdata;
-    if (error == 0) {
-        atomic_store(&t->fs->transport, "uring");
-        if (t->debug)
-            fprintf(stderr, "faultfs: transport: FUSE over io_uring\n");
-        return;
-    }
-    atomic_store(&t->ring_error, error);
-    if (t->choice == TRANSPORT_URING) {
-        fprintf(stderr, "faultfs: -o transport=uring: the kernel refused the ring: %s\n",
-                strerror(-error));
-        fuse_session_exit(t->fs->session);
-        kill(getpid(), SIGTERM); /* wakes the thread waiting in run_session */
-    } else if (t->debug) {
-        fprintf(stderr, "faultfs: transport: /dev/fuse (the kernel refused the ring: %s)\n",
-                strerror(-error));
-    }
-}
-
-static bool ring_intercept(void *ctx, const void *buf, size_t len)
-{
-    return ring_loop_intercept(ctx, buf, len);
-}
-
-/*
- * Runs the session; WAIT_MASK is the signal mask to wait under (the stop
- * signals unblocked). The ring, if taken, runs beside the /dev/fuse loop,
- * which serves FUSE_INIT, forgets and interrupts.
- */
-static int run_session(struct faultfs *fs, const struct fuse_cmdline_opts *opts,
-                       enum transport_choice choice, const sigset_t *wait_mask)
-{
-    struct ring_loop *ring = NULL;
-    struct session_loop_intercept intercept = {0};
-
-    transport_state = (struct transport_state){.fs = fs, .choice = choice, .debug = opts->debug};
-    atomic_store(&fs->transport, "dev");
-    if (opts->singlethread) {
-        pthread_sigmask(SIG_SETMASK, wait_mask, NULL);
-        int rc = fuse_session_loop(fs->session);
-        parking_stop(&fs->parked);
-        return rc;
-    }
-    if (tries_ring(opts, choice)) {
-        struct ring_loop_config config = {.ops = &faultfs_ops,
-                                          .userdata = fs,
-                                          .on_ready = transport_ready,
-                                          .max_held_bytes = fs->parked.budget};
-        int rc = ring_loop_start(fs->session, &config, &ring);
-        if (rc < 0) {
-            if (choice == TRANSPORT_URING) {
-                fprintf(stderr, "faultfs: -o transport=uring: %s\n", strerror(-rc));
-                parking_stop(&fs->parked);
-                return rc;
-            }
-            ring = NULL;
-        }
-        intercept = (struct session_loop_intercept){.fn = ring_intercept, .ctx = ring};
-    } else if (opts->debug) {
-        fprintf(stderr, "faultfs: transport: /dev/fuse\n");
-    }
-    int rc = session_loop_run(fs->session, opts->max_threads, wait_mask,
-                              ring ? &intercept : NULL);
-    /* Held requests are answered while the ring's threads still submit their replies. */
-    parking_stop(&fs->parked);
-    if (ring)
-        ring_loop_stop(ring);
-    if (choice == TRANSPORT_URING && atomic_load(&transport_state.ring_error))
-        return atomic_load(&transport_state.ring_error);
     return rc;
 }
 
@@ -369,7 +273,7 @@ int main(int argc, char **argv)
     fuse_daemonize(opts.foreground);
     /* Forked before any thread starts; see mount_guard.c for why the ring needs it. */
     pid_t guard = 0;
-    if (choices.auto_unmount && tries_ring(&opts, choices.transport)) {
+    if (choices.auto_unmount && transport_tries_ring(&opts, choices.transport)) {
         guard = mount_guard_start(fs.mount_root);
         if (guard < 0)
             fprintf(stderr, "faultfs: cannot start the watcher that unmounts a dead mount: %s\n",
@@ -385,7 +289,7 @@ int main(int argc, char **argv)
     session_loop_block_stop_signals(&wait_mask);
     if (parking_start(&fs.parked, fs.parked.budget, FAULTFS_DELAY_WORKERS) == 0) {
         /* Stopping on a signal is the normal way out of a foreground daemon. */
-        int rc = run_session(&fs, &opts, choices.transport, &wait_mask);
+        int rc = transport_run(&fs, &opts, choices.transport, &wait_mask);
         status = (rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP) ? 0 : 1;
     } else {
         parking_stop(&fs.parked);
