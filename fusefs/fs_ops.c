@@ -31,8 +31,13 @@ static const char *const disk_file_names[] = {
 
 /* ---- attributes ---- */
 
-/* When the session began (set once by init, before any request): the daemon's files' times. */
+/* When the daemon mounted (set once, before any thread starts): its own files' times. */
 static struct timespec attr_mounted_at;
+
+void faultfs_mark_mounted(void)
+{
+    clock_gettime(CLOCK_REALTIME, &attr_mounted_at);
+}
 
 /* The daemon's own files and directories: the mounting user's, dated when it mounted. */
 static void attr_base(struct stat *st, fuse_ino_t ino, mode_t mode)
@@ -527,7 +532,6 @@ static void faultfs_fallocate(struct request req, fuse_ino_t ino, int mode, off_
 void faultfs_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct faultfs *fs = userdata;
-    clock_gettime(CLOCK_REALTIME, &attr_mounted_at);
     conn->max_background = FAULTFS_MAX_BACKGROUND;
     conn->congestion_threshold = FAULTFS_MAX_BACKGROUND * 3 / 4;
     /* Let the kernel split large direct I/O into parallel requests. */

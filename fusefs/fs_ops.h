@@ -9,6 +9,9 @@ extern const struct request_ops faultfs_ops;
 /* FUSE_INIT, which libfuse handles on either transport. */
 void faultfs_init(void *userdata, struct fuse_conn_info *conn);
 
+/* Dates the daemon's own files: call once, when mounting, before any thread starts. */
+void faultfs_mark_mounted(void);
+
 /* Frees the handles still open when the session ends. */
 void faultfs_free_handles(struct faultfs *fs);
 

@@ -271,6 +271,7 @@ int main(int argc, char **argv)
         goto err_out6;
     }
     fuse_daemonize(opts.foreground);
+    faultfs_mark_mounted();
     /* Forked before any thread starts; see mount_guard.c for why the ring needs it. */
     pid_t guard = 0;
     if (choices.auto_unmount && transport_tries_ring(&opts, choices.transport)) {

@@ -8,6 +8,7 @@
 #include "ring_loop.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <linux/fuse.h>
 #include <string.h>
 
@@ -27,6 +28,27 @@ struct request_caller request_caller(struct request r)
     const struct fuse_in_header *in = ring_slot_in_header(r.slot);
     return (struct request_caller){
         .uid = (uid_t)in->uid, .gid = (gid_t)in->gid, .pid = (pid_t)in->pid};
+}
+
+/* ---- ordering ---- */
+
+/*
+ * Replies sent so far. The kernel orders a reply before every request its
+ * requester makes next, whichever thread or transport that comes to (an open
+ * answered on /dev/fuse, its reads on a ring); a release as each reply goes
+ * and an acquire as each request begins say so to the C memory model, and
+ * to ThreadSanitizer.
+ */
+static _Atomic uint64_t replies_sent;
+
+static void reply_sent(void)
+{
+    atomic_fetch_add_explicit(&replies_sent, 1, memory_order_release);
+}
+
+void request_begin(void)
+{
+    (void)atomic_load_explicit(&replies_sent, memory_order_acquire);
 }
 
 /* ---- replies: the kernel's encodings, for a ring ---- */
@@ -66,6 +88,7 @@ static void encode_timeout(double timeout, uint64_t *sec, uint32_t *nsec)
 
 int request_reply_err(struct request r, int err)
 {
+    reply_sent();
     if (r.fuse)
         return fuse_reply_err(r.fuse, err);
     return ring_slot_reply(r.slot, -err, NULL, 0);
@@ -73,6 +96,7 @@ int request_reply_err(struct request r, int err)
 
 int request_reply_entry(struct request r, const struct fuse_entry_param *e)
 {
+    reply_sent();
     if (r.fuse)
         return fuse_reply_entry(r.fuse, e);
     struct fuse_entry_out out = {.nodeid = e->ino, .generation = e->generation};
@@ -84,6 +108,7 @@ int request_reply_entry(struct request r, const struct fuse_entry_param *e)
 
 int request_reply_attr(struct request r, const struct stat *st, double timeout)
 {
+    reply_sent();
     if (r.fuse)
         return fuse_reply_attr(r.fuse, st, timeout);
     struct fuse_attr_out out = {0};
@@ -94,6 +119,7 @@ int request_reply_attr(struct request r, const struct stat *st, double timeout)
 
 int request_reply_open(struct request r, const struct fuse_file_info *fi)
 {
+    reply_sent();
     if (r.fuse)
         return fuse_reply_open(r.fuse, fi);
     struct fuse_open_out out = {.fh = fi->fh};
@@ -110,6 +136,7 @@ int request_reply_open(struct request r, const struct fuse_file_info *fi)
 
 int request_reply_buf(struct request r, const void *buf, size_t size)
 {
+    reply_sent();
     if (r.fuse)
         return fuse_reply_buf(r.fuse, buf, size);
     return ring_slot_reply(r.slot, 0, buf, size);
@@ -117,6 +144,7 @@ int request_reply_buf(struct request r, const void *buf, size_t size)
 
 int request_reply_write(struct request r, size_t count)
 {
+    reply_sent();
     if (r.fuse)
         return fuse_reply_write(r.fuse, count);
     struct fuse_write_out out = {.size = (uint32_t)count};
@@ -161,97 +189,115 @@ static const struct request_ops *lowlevel_ops; /* one session per process */
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    request_begin();
     lowlevel_ops->lookup(request_of_fuse(req), parent, name);
 }
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->getattr(request_of_fuse(req), ino, fi);
 }
 
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->setattr(request_of_fuse(req), ino, attr, to_set, fi);
 }
 
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+    request_begin();
     lowlevel_ops->mknod(request_of_fuse(req), parent, name, mode, rdev);
 }
 
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+    request_begin();
     lowlevel_ops->mkdir(request_of_fuse(req), parent, name, mode);
 }
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    request_begin();
     lowlevel_ops->unlink(request_of_fuse(req), parent, name);
 }
 
 static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    request_begin();
     lowlevel_ops->rmdir(request_of_fuse(req), parent, name);
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
+    request_begin();
     lowlevel_ops->rename(request_of_fuse(req), parent, name, newparent, newname, flags);
 }
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->open(request_of_fuse(req), ino, fi);
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->read(request_of_fuse(req), ino, size, off, fi);
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->write(request_of_fuse(req), ino, buf, size, off, fi);
 }
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->flush(request_of_fuse(req), ino, fi);
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->release(request_of_fuse(req), ino, fi);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->fsync(request_of_fuse(req), ino, datasync, fi);
 }
 
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->opendir(request_of_fuse(req), ino, fi);
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->readdir(request_of_fuse(req), ino, size, off, fi);
 }
 
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->releasedir(request_of_fuse(req), ino, fi);
 }
 
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                          struct fuse_file_info *fi)
 {
+    request_begin();
     lowlevel_ops->fallocate(request_of_fuse(req), ino, mode, offset, length, fi);
 }
 

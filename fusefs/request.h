@@ -31,6 +31,9 @@ struct request_caller {
     pid_t pid;
 };
 
+/* A transport calls this as each request begins, before its handler (see request.c). */
+void request_begin(void);
+
 /* What the daemon handed its session (faultfs's struct faultfs). */
 void *request_userdata(struct request r);
 struct request_caller request_caller(struct request r);

@@ -366,6 +366,7 @@ static void queue_serve(struct ring_queue *q, struct ring_slot *slot)
     slot->hook = NULL;
     pthread_mutex_unlock(&slot->lock);
     slot->state = SLOT_IN_DAEMON;
+    request_begin();
     q->served_now++;
     atomic_store_explicit(&q->served_total,
                           atomic_load_explicit(&q->served_total, memory_order_relaxed) + 1,
