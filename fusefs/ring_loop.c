@@ -103,6 +103,7 @@ struct ring_queue {
     unsigned held;                 /* slots whose request the daemon holds (the thread's) */
     unsigned first_chunks;         /* the chunks it started with */
     size_t ended;                  /* slots the kernel ended (the thread's) */
+    size_t unregistered;           /* slots to offer the kernel (the thread's) */
     unsigned served_now;           /* requests the last wake-up brought */
     unsigned batch_avg;            /* their running mean, in sixteenths */
     bool away;                     /* running off its CPU, the requesters' */
@@ -407,6 +408,7 @@ static int queue_complete(struct ring_queue *q, struct io_uring_cqe *cqe)
     /* EAGAIN at registration: FUSE_INIT is not through yet. Anything else ends the slot. */
     if (cqe->res == -EAGAIN) {
         slot->state = SLOT_UNREGISTERED;
+        q->unregistered++;
         return 0;
     }
     queue_end_slot(q, slot, cqe->res);
@@ -447,9 +449,11 @@ static void ring_registered(struct ring_loop *ring, int error)
 static void queue_register_again(struct ring_queue *q)
 {
     size_t nslots = queue_nslots(q);
-    for (size_t s = 0; s < nslots; s++) {
-        if (queue_slot(q, s)->state == SLOT_UNREGISTERED)
+    for (size_t s = 0; s < nslots && q->unregistered; s++) {
+        if (queue_slot(q, s)->state == SLOT_UNREGISTERED) {
+            q->unregistered--;
             prep_command(q, queue_slot(q, s), RING_CMD_REGISTER);
+        }
     }
 }
 
@@ -473,12 +477,9 @@ static int queue_register(struct ring_queue *q)
             queue_drain(q, &rc);
         if (rc < 0)
             return rc;
-        size_t again = 0, nslots = queue_nslots(q);
-        for (size_t s = 0; s < nslots; s++)
-            again += queue_slot(q, s)->state == SLOT_UNREGISTERED;
         if (q->ended)
             return q->error ? q->error : -EOPNOTSUPP;
-        if (!again)
+        if (!q->unregistered)
             return 0;
         if (atomic_load(&q->ring->stopping))
             return -ECANCELED;
@@ -601,6 +602,8 @@ static int queue_add_chunk(struct ring_queue *q)
         slot->iov[1] = (struct iovec){.iov_base = slot->payload, .iov_len = RING_PAYLOAD_SIZE};
         if (!slot->header || !slot->payload)
             queue_end_slot(q, slot, -ENOMEM); /* never offered to the kernel */
+        else
+            q->unregistered++;
     }
     /* Published whole: an interrupt may look at the slots from another thread. */
     atomic_store_explicit(&q->nchunks, n + 1, memory_order_release);
