@@ -13,6 +13,10 @@ check "a missing mountpoint is named" fails_with "$WORK/nowhere': No such file o
 check "--disk without = is refused" fails_with "--disk 'vda': expected ID=IMAGE[,size=BYTES]" "$FAULTFS" -f --disk vda "$MNT"
 check "--disk with a missing image is refused" fails_with "--disk 'vda=$WORK/nope.img': attach: image '$WORK/nope.img' does not exist (faultfs never creates images)" \
     "$FAULTFS" -f --disk vda="$WORK/nope.img" "$MNT"
+check "an unknown transport is named" fails_with "-o transport='tcp': expected auto, uring or dev" \
+    "$FAULTFS" -f -o transport=tcp "$MNT"
+check "-s with transport=uring is refused" fails_with "-o transport=uring needs a thread per CPU" \
+    "$FAULTFS" -f -s -o transport=uring "$MNT"
 check "--disk with a bad id is refused" fails_with "attach: bad disk ID 'a/b'" "$FAULTFS" -f --disk a/b="$WORK/a.img" "$MNT"
 check "--disk with a bad size is refused" fails_with "attach: bad size 'size=lots'" "$FAULTFS" -f --disk vda="$WORK/a.img",size=lots "$MNT"
 check "--disk twice with one id is refused" fails_with "attach: disk 'vda' is already attached" \
